@@ -1,0 +1,39 @@
+# A fresh machine needs only Python 3.11, git and make: every target creates .venv if missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+JOBS ?= 2
+
+.PHONY: help install test test-fast book scripts clean
+
+help:
+	@echo "make book     build the Jupyter Book into book/_build/html (offline)"
+	@echo "make test     run the whole suite: unit tests and nbval on the notebooks"
+	@echo "make scripts  regenerate scripts/ from the notebooks"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev,book]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (regnet-tutorial)"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests \
+		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests -m "not slow"
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build book -W -n --keep-going
+	@echo "The book is in book/_build/html/index.html (serve it: python -m http.server -d book/_build/html)"
+
+scripts: $(STAMP)
+	$(BIN)/python -m regnet_tutorial.export
+
+clean:
+	rm -rf book/_build .pytest_cache

@@ -1,0 +1,244 @@
+"""The RegNet design space: from six numbers to a four-stage network (paper, Section 3.3).
+
+A RegNet is described by a :class:`RegNetParams` (depth ``d``, initial width ``w0``,
+slope ``wa``, width multiplier ``wm``, group width ``g``, bottleneck multiplier ``b``
+and the squeeze-and-excitation ratio). :func:`generate_stages` turns it into a
+:class:`StageSpec`: per-stage depths, widths, group widths and strides, ready for
+:class:`regnet_tutorial.anynet.AnyNet`.
+
+The equations, in the order the paper gives them::
+
+    u_j = w0 + wa * j                    for 0 <= j < d           (Eq. 2)
+    s_j = log(u_j / w0) / log(wm)                                   (Eq. 3)
+    w_j = w0 * wm ** round(s_j)          quantized to a multiple of 8 (Eq. 4)
+
+Stages are runs of equal ``w_j``. Finally the group width is made compatible with the
+bottleneck width (``g <- min(g, w*b)``, ``w*b`` rounded to a multiple of ``g``).
+That last rounding step is where public codebases disagree; see :data:`ROUNDING_RULES`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Literal
+
+QUANTUM = 8
+"""Block widths are multiples of 8 (the ``q`` of the paper's code)."""
+
+MAX_STAGES = 4
+"""The AnyNet skeleton has four stages (paper, Figure 3)."""
+
+RoundingRule = Literal["pycls", "torchvision"]
+ROUNDING_RULES: dict[str, str] = {
+    "pycls": "round half to even everywhere, as the paper's code (pycls) and timm do",
+    "torchvision": (
+        "group-compatibility rounding rounds half up and never shrinks a width by more "
+        "than 10% (torchvision's _make_divisible); three published models change"
+    ),
+}
+
+
+class DesignSpaceError(ValueError):
+    """An invalid design-space parameter: the message names it, its value and the allowed range."""
+
+
+def _check_real(name: str, value: object, allowed: str, ok: bool, hint: str = "") -> None:
+    if not ok:
+        fix = f" {hint}" if hint else ""
+        raise DesignSpaceError(f"{name}={value!r} is invalid: {name} must be {allowed}.{fix}")
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, Integral) and not isinstance(x, bool)
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+@dataclass(frozen=True)
+class RegNetParams:
+    """One point of the RegNet design space (paper, Section 3.3 and Table 1 of the appendix).
+
+    Attributes:
+        depth: ``d``, the total number of blocks, at least 1.
+        w0: initial width, a positive multiple of 8.
+        wa: slope of the linear width function, ``>= 0``.
+        wm: width multiplier between stages, ``> 1``.
+        group_width: ``g``, channels per group of the 3x3 convolution, ``>= 1``.
+        bottleneck_multiplier: ``b`` with bottleneck width ``w * b`` (``b = 1`` for every
+            published RegNet; the paper's bottleneck *ratio* is ``1 / b``), ``> 0``.
+        se_ratio: squeeze-and-excitation ratio relative to the block's input width,
+            ``0`` for RegNetX (no SE), ``0.25`` for RegNetY.
+    """
+
+    depth: int
+    w0: int
+    wa: float
+    wm: float
+    group_width: int
+    bottleneck_multiplier: float = 1.0
+    se_ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_real("depth", self.depth, "an integer >= 1", _is_int(self.depth) and self.depth >= 1)
+        _check_real(
+            "w0", self.w0, f"a positive integer multiple of {QUANTUM}",
+            _is_int(self.w0) and self.w0 > 0 and self.w0 % QUANTUM == 0,
+            hint=f"Try w0={max(QUANTUM, QUANTUM * round(float(self.w0) / QUANTUM))}."
+            if _is_real(self.w0) else "",
+        )
+        _check_real("wa", self.wa, "a finite number >= 0", _is_real(self.wa) and self.wa >= 0)
+        _check_real(
+            "wm", self.wm, "a finite number > 1 (the paper samples 1.5 <= wm <= 3)",
+            _is_real(self.wm) and self.wm > 1,
+        )
+        _check_real(
+            "group_width", self.group_width, "an integer >= 1",
+            _is_int(self.group_width) and self.group_width >= 1,
+        )
+        b = self.bottleneck_multiplier
+        _check_real("bottleneck_multiplier", b, "a finite number > 0", _is_real(b) and b > 0)
+        _check_real(
+            "bottleneck_multiplier", b, "an integer when it is > 1 (so that w = w*b / b stays whole)",
+            b <= 1 or float(b).is_integer(),
+        )
+        _check_real(
+            "se_ratio", self.se_ratio, "a number with 0 <= se_ratio <= 1 (0 disables SE)",
+            _is_real(self.se_ratio) and 0 <= self.se_ratio <= 1,
+        )
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """The per-stage description of an AnyNet: what the paper's Figure 3 draws.
+
+    All tuples have one entry per stage. ``stem_width`` is the stem's output width.
+    """
+
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    group_widths: tuple[int, ...]
+    bottleneck_multipliers: tuple[float, ...]
+    strides: tuple[int, ...]
+    se_ratio: float = 0.0
+    stem_width: int = 32
+
+    def __post_init__(self) -> None:
+        n = len(self.depths)
+        fields = ("widths", "group_widths", "bottleneck_multipliers", "strides")
+        if not 1 <= n <= MAX_STAGES:
+            raise DesignSpaceError(
+                f"depths has {n} stages: the AnyNet skeleton allows 1 to {MAX_STAGES} stages."
+            )
+        for name in fields:
+            if len(getattr(self, name)) != n:
+                raise DesignSpaceError(
+                    f"{name} has {len(getattr(self, name))} entries but depths has {n}: "
+                    "give one value per stage."
+                )
+        for i, (d, w, g, b, s) in enumerate(
+            zip(self.depths, self.widths, self.group_widths, self.bottleneck_multipliers, self.strides)
+        ):
+            _check_real(f"depths[{i}]", d, "an integer >= 1", _is_int(d) and d >= 1)
+            _check_real(f"widths[{i}]", w, "an integer >= 1", _is_int(w) and w >= 1)
+            _check_real(f"strides[{i}]", s, "1 or 2", s in (1, 2))
+            wb = w * b
+            _check_real(
+                f"group_widths[{i}]", g, f"an integer >= 1 that divides the bottleneck width {wb:g}",
+                _is_int(g) and g >= 1 and float(wb).is_integer() and int(wb) % g == 0,
+                hint="Pass the spec through make_compatible() first.",
+            )
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.depths)
+
+    @property
+    def depth(self) -> int:
+        return sum(self.depths)
+
+
+def linear_widths(params: RegNetParams) -> list[float]:
+    """The continuous per-block widths ``u_j = w0 + wa * j`` (Eq. 2)."""
+    return [params.w0 + params.wa * j for j in range(params.depth)]
+
+
+def block_exponents(params: RegNetParams) -> list[float]:
+    """The continuous exponents ``s_j = log(u_j / w0) / log(wm)`` (Eq. 3)."""
+    return [math.log(u / params.w0) / math.log(params.wm) for u in linear_widths(params)]
+
+
+def quantized_widths(params: RegNetParams) -> list[int]:
+    """Per-block widths ``w0 * wm ** round(s_j)``, rounded to a multiple of 8 (Eq. 4).
+
+    Both rounding steps round half to even (Python's ``round``, NumPy's and PyTorch's
+    ``round`` agree), which is what pycls, timm and torchvision all do here.
+    """
+    exps = [round(s) for s in block_exponents(params)]
+    return [int(round(params.w0 * params.wm**k / QUANTUM)) * QUANTUM for k in exps]
+
+
+def _round_to_multiple(value: float, divisor: int, rule: RoundingRule) -> int:
+    """Round ``value`` to a multiple of ``divisor`` (never below ``divisor``) by ``rule``."""
+    if rule == "pycls":
+        return max(divisor, int(round(value / divisor)) * divisor)
+    if rule == "torchvision":
+        rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+        if rounded < 0.9 * value:  # never shrink by more than 10%
+            rounded += divisor
+        return rounded
+    raise DesignSpaceError(
+        f"rounding={rule!r} is invalid: rounding must be one of {sorted(ROUNDING_RULES)}."
+    )
+
+
+def make_compatible(
+    widths: list[int], bottleneck_multipliers: list[float], group_widths: list[int],
+    rounding: RoundingRule = "pycls",
+) -> tuple[list[int], list[int]]:
+    """Make group widths and bottleneck widths compatible; returns ``(widths, group_widths)``.
+
+    For each stage: ``g <- min(g, w*b)``, then ``w*b`` is rounded to a multiple of ``g``
+    (by ``rounding``) and ``w`` recomputed from it.
+    """
+    new_widths, new_groups = [], []
+    for w, b, g in zip(widths, bottleneck_multipliers, group_widths):
+        w_b = max(1, int(w * b))
+        g = min(g, w_b)
+        multiple = math.lcm(g, int(b)) if b > 1 else g
+        w_b = _round_to_multiple(w_b, multiple, rounding)
+        new_widths.append(int(w_b / b))
+        new_groups.append(g)
+    return new_widths, new_groups
+
+
+def generate_stages(params: RegNetParams, rounding: RoundingRule = "pycls") -> StageSpec:
+    """Turn a RegNet configuration into its per-stage :class:`StageSpec` (paper, Section 3.3)."""
+    if rounding not in ROUNDING_RULES:
+        raise DesignSpaceError(
+            f"rounding={rounding!r} is invalid: rounding must be one of {sorted(ROUNDING_RULES)}."
+        )
+    block_widths = quantized_widths(params)
+    widths: list[int] = []
+    depths: list[int] = []
+    for w in block_widths:  # stages are runs of equal width
+        if widths and widths[-1] == w:
+            depths[-1] += 1
+        else:
+            widths.append(w)
+            depths.append(1)
+    if len(widths) > MAX_STAGES:
+        raise DesignSpaceError(
+            f"{params} yields {len(widths)} stages (widths {widths}) but the AnyNet skeleton "
+            f"allows at most {MAX_STAGES}: lower wa or raise wm so that fewer distinct widths appear."
+        )
+    n = len(widths)
+    bs = [params.bottleneck_multiplier] * n
+    widths, groups = make_compatible(widths, bs, [params.group_width] * n, rounding)
+    return StageSpec(
+        depths=tuple(depths), widths=tuple(widths), group_widths=tuple(groups),
+        bottleneck_multipliers=tuple(bs), strides=(2,) * n, se_ratio=params.se_ratio,
+    )
