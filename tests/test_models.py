@@ -1,0 +1,103 @@
+"""The AnyNet module: structure, shapes, initialisation, registry errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from regnet_tutorial import AnyNet, DesignSpaceError, StageSpec, create_model, get_card, list_models
+from regnet_tutorial.blocks import ResBottleneckBlock
+
+TINY = StageSpec(
+    depths=(1, 2), widths=(16, 32), group_widths=(8, 8), bottleneck_multipliers=(1.0, 1.0),
+    strides=(2, 2), se_ratio=0.25, stem_width=8,
+)
+
+
+def test_forward_shapes_and_output_stride() -> None:
+    model = create_model("regnety_200mf", num_classes=10, in_channels=1).eval()
+    x = torch.randn(2, 1, 64, 96)
+    assert model(x).shape == (2, 10)
+    features = model.forward_features(x)
+    assert features.shape == (2, get_card("regnety_200mf").stages().widths[-1], 2, 3)  # stride 32
+
+
+def test_module_names_follow_the_figure() -> None:
+    model = create_model("regnety_200mf")
+    names = dict(model.named_modules())
+    for name in [
+        "stem.conv", "stem.bn", "stages.s1.b1.proj.conv", "stages.s1.b1.f.a.conv",
+        "stages.s1.b1.f.b.conv", "stages.s1.b1.f.se.squeeze", "stages.s1.b1.f.se.excite",
+        "stages.s1.b1.f.c.bn", "stages.s4.b7.f.c.conv", "head.fc",
+    ]:
+        assert name in names, name
+    assert "stages.s4.b8" not in names
+    assert "stages.s2.b1.f.se" not in dict(create_model("regnetx_200mf").named_modules())
+
+
+def test_block_structure_matches_the_x_block() -> None:
+    spec = get_card("regnetx_200mf").stages()
+    model = AnyNet(spec)
+    b = model.stages.s3.b1
+    assert b.f.a.conv.kernel_size == (1, 1) and b.f.c.conv.kernel_size == (1, 1)
+    assert b.f.b.conv.kernel_size == (3, 3) and b.f.b.conv.stride == (2, 2)  # the 3x3 carries the stride
+    assert b.f.b.conv.groups == spec.widths[2] // spec.group_widths[2]
+    assert b.proj is not None and b.proj.conv.stride == (2, 2)
+    assert model.stages.s3.b2.proj is None  # same width, stride 1: identity shortcut
+    assert not any(m.bias is not None for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
+def test_se_width_is_a_quarter_of_the_block_input() -> None:
+    model = create_model("regnety_200mf")
+    spec = get_card("regnety_200mf").stages()
+    w_in = [spec.stem_width, *spec.widths[:-1]]
+    for i in range(4):
+        first = getattr(model.stages, f"s{i + 1}").b1
+        assert first.f.se.squeeze.out_channels == round(0.25 * w_in[i])
+        if spec.depths[i] > 1:
+            assert getattr(model.stages, f"s{i + 1}").b2.f.se.squeeze.out_channels == round(0.25 * spec.widths[i])
+
+
+def test_pycls_initialisation() -> None:
+    torch.manual_seed(0)
+    model = create_model("regnetx_1_6gf")
+    conv = model.stages.s4.b1.f.a.conv  # large enough for a tight statistical check
+    fan_out = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.02)
+    assert model.head.fc.weight.std().item() == pytest.approx(0.01, rel=0.02)
+    assert torch.all(model.head.fc.bias == 0)
+    bn = model.stages.s1.b1.f.c.bn
+    assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+
+
+def test_zero_init_last_bn_makes_blocks_identities() -> None:
+    model = AnyNet(TINY, num_classes=3, zero_init_last_bn=True).eval()
+    for m in model.modules():
+        if isinstance(m, ResBottleneckBlock):
+            assert torch.all(m.f.c.bn.weight == 0)
+    block = model.stages.s2.b2  # identity shortcut
+    x = torch.rand(1, 32, 4, 4)  # non-negative, as after a ReLU
+    assert torch.equal(block(x), x)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"num_classes": 0}, "num_classes=0"),
+    ({"in_channels": -1}, "in_channels=-1"),
+])
+def test_invalid_model_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(DesignSpaceError, match=match):
+        AnyNet(TINY, **kwargs)
+
+
+def test_unknown_model_name_suggests() -> None:
+    with pytest.raises(KeyError, match="Unknown model 'regnetx_300mf'.*list_models"):
+        create_model("regnetx_300mf")
+
+
+def test_names_and_patterns() -> None:
+    assert get_card("RegNetX-1.6GF").name == "regnetx_1_6gf"
+    assert list_models("regnety_*_tv")[-1] == "regnety_128gf_tv"
+    assert all(get_card(n).rounding == "torchvision" for n in list_models("*_tv"))

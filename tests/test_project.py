@@ -1,0 +1,61 @@
+"""Project hygiene: one source of versions, notebooks stored executed, CI runs the README command."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_defers_to_pyproject() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    project = _pyproject()["project"]
+    assert "conda-forge" in env["channels"]
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    # Conda provides only the interpreter and pip; every library comes from pyproject.toml.
+    assert sorted(re.split(r"[=<>]", d)[0] for d in conda) == ["pip", "python"]
+    python = next(d for d in conda if d.startswith("python"))
+    assert python.split("=")[1] == "3.11"
+    assert re.match(r">=3\.11(,<3\.12)?$", project["requires-python"])
+    assert pip == ["-e .[dev,book]"]
+    extras = re.search(r"\[(.*)\]", pip[0]).group(1).split(",")
+    assert set(extras) <= set(project["optional-dependencies"])
+
+
+def test_dependencies_are_ranges_not_pins() -> None:
+    project = _pyproject()["project"]
+    deps = project["dependencies"] + [d for ds in project["optional-dependencies"].values() for d in ds]
+    pinned = [d for d in deps if "==" in d]
+    assert not pinned, f"pin-free ranges keep installs working across machines: {pinned}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make book" in readme
+    assert re.search(r"^make test$", ci, re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_stored_executed_in_order(path: Path) -> None:
+    """nbval compares nothing for a cell saved without outputs: every code cell must have run,
+    top to bottom in one fresh kernel (execution counts 1, 2, 3, ...)."""
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    assert code, f"{path.name} has no code"
+    counts = [c.get("execution_count") for c in code]
+    assert None not in counts, f"{path.name}: {counts.count(None)} code cells never executed"
+    assert counts == list(range(1, len(code) + 1)), f"{path.name}: not run top to bottom: {counts}"
+    assert sum(bool(c["outputs"]) for c in code) >= len(code) // 2, f"{path.name}: outputs stripped?"
