@@ -21,10 +21,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# One thread per test worker: with -n 2 on 2 cores, oversubscribed OpenMP slows small convolutions 10x.
+test: export OMP_NUM_THREADS = 1
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 
+test-fast: export OMP_NUM_THREADS = 1
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests -m "not slow"
 
