@@ -1,0 +1,189 @@
+"""Complexity of a network: flops, parameters and activations (paper, Section 2 and 3).
+
+The paper compares models by three numbers, all computed here from the
+:class:`~regnet_tutorial.design_space.StageSpec` alone, without building a network:
+
+* **flops**: multiply-adds of every convolution and of the classifier, plus one add per
+  output element for layers with a bias. Batch norm, ReLU, pooling and the SE channel
+  scaling are free, as the paper's code (pycls) counts them.
+* **params**: convolution and classifier weights and biases, and each batch norm's
+  scale and shift (``2 * C``; running statistics are buffers, not parameters).
+* **acts**: the number of output elements of every convolution and of the classifier,
+  which the paper finds predicts GPU run time better than flops (Section 5).
+
+The functions below follow the network from its smallest piece to the whole: one
+layer type each, then the block, stage, stem, head and model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .design_space import StageSpec
+from .models import get_card
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """Multiply-adds (``flops``), parameters (``params``) and activations (``acts``)."""
+
+    flops: int = 0
+    params: int = 0
+    acts: int = 0
+
+    def __add__(self, other: Complexity) -> Complexity:
+        if not isinstance(other, Complexity):
+            return NotImplemented
+        return Complexity(
+            self.flops + other.flops, self.params + other.params, self.acts + other.acts
+        )
+
+
+def conv_output_size(size: int, stride: int) -> int:
+    """Side of a conv's output for a ``size x size`` input (``padding = kernel // 2``)."""
+    return (size - 1) // stride + 1
+
+
+def conv(
+    size: int, w_in: int, w_out: int, kernel: int, stride: int = 1, groups: int = 1,
+    bias: bool = False,
+) -> tuple[Complexity, int]:
+    """A ``kernel x kernel`` convolution on a ``size x size`` map; returns its cost and output side."""
+    out = conv_output_size(size, stride)
+    positions = out * out
+    weights = kernel * kernel * (w_in // groups) * w_out
+    biases = w_out if bias else 0
+    cx = Complexity(
+        flops=(weights + biases) * positions, params=weights + biases, acts=w_out * positions
+    )
+    return cx, out
+
+
+def batch_norm(width: int) -> Complexity:
+    """Batch norm over ``width`` channels: a scale and a shift per channel, no flops counted."""
+    return Complexity(params=2 * width)
+
+
+def conv_bn(
+    size: int, w_in: int, w_out: int, kernel: int, stride: int = 1, groups: int = 1
+) -> tuple[Complexity, int]:
+    """A bias-free convolution followed by batch norm (ReLU is free)."""
+    cx, out = conv(size, w_in, w_out, kernel, stride, groups)
+    return cx + batch_norm(w_out), out
+
+
+def linear(w_in: int, w_out: int) -> Complexity:
+    """A fully connected layer with bias, applied to one pooled vector."""
+    return Complexity(flops=w_in * w_out + w_out, params=w_in * w_out + w_out, acts=w_out)
+
+
+def squeeze_excitation(width: int, w_se: int) -> Complexity:
+    """SE: two 1x1 convolutions with bias on the globally pooled ``1 x 1`` map."""
+    squeeze, _ = conv(1, width, w_se, 1, bias=True)
+    excite, _ = conv(1, w_se, width, 1, bias=True)
+    return squeeze + excite
+
+
+def bottleneck_branch(
+    size: int, w_in: int, w_out: int, stride: int, group_width: int,
+    bottleneck_multiplier: float, se_ratio: float,
+) -> tuple[Complexity, int]:
+    """The residual branch ``f``: 1x1, 3x3 group conv (with the stride), optional SE, 1x1."""
+    w_b = int(round(w_out * bottleneck_multiplier))
+    a, size_a = conv_bn(size, w_in, w_b, 1)
+    b, size_b = conv_bn(size_a, w_b, w_b, 3, stride, groups=w_b // group_width)
+    se = squeeze_excitation(w_b, int(round(w_in * se_ratio))) if se_ratio > 0 else Complexity()
+    c, size_c = conv_bn(size_b, w_b, w_out, 1)
+    return a + b + se + c, size_c
+
+
+def res_bottleneck_block(
+    size: int, w_in: int, w_out: int, stride: int, group_width: int,
+    bottleneck_multiplier: float, se_ratio: float,
+) -> tuple[Complexity, int]:
+    """An X/Y block: the branch ``f`` plus a 1x1 projection when width or resolution changes."""
+    cx, out = bottleneck_branch(
+        size, w_in, w_out, stride, group_width, bottleneck_multiplier, se_ratio
+    )
+    if w_in != w_out or stride != 1:
+        proj, _ = conv_bn(size, w_in, w_out, 1, stride)
+        cx = cx + proj
+    return cx, out
+
+
+def stage(
+    size: int, w_in: int, w_out: int, depth: int, stride: int, group_width: int,
+    bottleneck_multiplier: float, se_ratio: float,
+) -> tuple[Complexity, int]:
+    """``depth`` blocks of width ``w_out``; only the first changes width and resolution."""
+    total = Complexity()
+    for i in range(depth):
+        cx, size = res_bottleneck_block(
+            size, w_in if i == 0 else w_out, w_out, stride if i == 0 else 1,
+            group_width, bottleneck_multiplier, se_ratio,
+        )
+        total = total + cx
+    return total, size
+
+
+def stem(size: int, w_in: int, w_out: int) -> tuple[Complexity, int]:
+    """The stem: a 3x3 stride-2 convolution with batch norm."""
+    return conv_bn(size, w_in, w_out, 3, stride=2)
+
+
+def head(w_in: int, num_classes: int) -> Complexity:
+    """The head: global average pooling (free) and the classifier."""
+    return linear(w_in, num_classes)
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}={value!r} is invalid: {name} must be an integer >= 1.")
+
+
+def _as_spec(spec_or_name: StageSpec | str) -> StageSpec:
+    if isinstance(spec_or_name, StageSpec):
+        return spec_or_name
+    if isinstance(spec_or_name, str):
+        return get_card(spec_or_name).stages()
+    raise TypeError(
+        f"expected a StageSpec or a model name such as 'regnetx_400mf', got {type(spec_or_name).__name__}."
+    )
+
+
+def stage_complexity(
+    spec: StageSpec | str, resolution: int = 224, num_classes: int = 1000, in_channels: int = 3
+) -> dict[str, Complexity]:
+    """Complexity of each part of the network: ``"stem"``, ``"s1"`` .. ``"sN"`` and ``"head"``.
+
+    ``spec`` is a :class:`StageSpec` or a registered model name; the input is a
+    ``resolution x resolution`` image with ``in_channels`` channels.
+    """
+    for name, value in (
+        ("resolution", resolution), ("num_classes", num_classes), ("in_channels", in_channels)
+    ):
+        _check_positive_int(name, value)
+    spec = _as_spec(spec)
+    parts: dict[str, Complexity] = {}
+    parts["stem"], size = stem(resolution, in_channels, spec.stem_width)
+    w_in = spec.stem_width
+    for i in range(spec.num_stages):
+        parts[f"s{i + 1}"], size = stage(
+            size, w_in, spec.widths[i], spec.depths[i], spec.strides[i], spec.group_widths[i],
+            spec.bottleneck_multipliers[i], spec.se_ratio,
+        )
+        w_in = spec.widths[i]
+    parts["head"] = head(w_in, num_classes)
+    return parts
+
+
+def model_complexity(
+    spec_or_name: StageSpec | str, resolution: int = 224, num_classes: int = 1000,
+    in_channels: int = 3,
+) -> Complexity:
+    """Total complexity of the network for a ``resolution x resolution`` input."""
+    parts = stage_complexity(spec_or_name, resolution, num_classes, in_channels)
+    total = Complexity()
+    for cx in parts.values():
+        total = total + cx
+    return total

@@ -1,0 +1,202 @@
+"""The model zoo: every registered RegNet with its design-space point, our complexity count
+and the published numbers for it, each with its source.
+
+Run ``python -m regnet_tutorial.zoo [--format markdown|csv] [--resolution N]`` to print it.
+Our columns (``params_m``, ``flops_g``, ``acts_m``) are computed from the spec at the
+chosen resolution; published columns are quoted as published (pycls and mmcls at 224,
+torchvision at ``tv_resolution``) and never feed our computation.
+
+Published numbers are attached to the architecture they were measured on: pycls and mmcls
+build the paper's rounding, so theirs go to the pycls-rounding models; torchvision's go to
+the ``*_tv`` models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Sequence
+
+from .complexity import model_complexity
+from .models import MODEL_CARDS, ModelCard
+from .published import (
+    MmclsRow,
+    PyclsRow,
+    TorchvisionWeights,
+    mmcls_table,
+    pycls_model_zoo,
+    torchvision_reference_weights,
+)
+
+COLUMNS: tuple[str, ...] = (
+    "name", "display_name", "family", "rounding",
+    "d", "w0", "wa", "wm", "g", "b", "se", "depths", "widths",
+    "resolution", "params_m", "flops_g", "acts_m",
+    "pycls_params_m", "pycls_flops_b", "pycls_acts_m", "pycls_top1_error", "pycls_source",
+    "mmcls_params_m", "mmcls_flops_g", "mmcls_top1", "mmcls_top5", "mmcls_config",
+    "mmcls_checkpoint", "mmcls_pycls_top1", "mmcls_pycls_top5", "mmcls_pycls_checkpoint",
+    "mmcls_source",
+    "tv_weights", "tv_params_m", "tv_gflops", "tv_resolution", "tv_top1", "tv_top5", "tv_source",
+)
+"""The table's columns. ``pycls_*`` are the paper's own numbers (pycls model zoo);
+``mmcls_pycls_*`` quote mmcls's re-evaluation of the paper's weights."""
+
+FORMATS = ("markdown", "csv")
+
+# Decimals shown in the markdown table; csv keeps full precision.
+_MARKDOWN_DECIMALS = {"params_m": 2, "flops_g": 3, "acts_m": 2, "tv_params_m": 2}
+
+
+def _design_columns(card: ModelCard) -> dict[str, object]:
+    p, spec = card.params, card.stages()
+    return {
+        "name": card.name, "display_name": card.display_name, "family": card.family,
+        "rounding": card.rounding, "d": p.depth, "w0": p.w0, "wa": p.wa, "wm": p.wm,
+        "g": p.group_width, "b": p.bottleneck_multiplier, "se": p.se_ratio,
+        "depths": spec.depths, "widths": spec.widths,
+    }
+
+
+def _complexity_columns(card: ModelCard, resolution: int) -> dict[str, object]:
+    cx = model_complexity(card.stages(), resolution)
+    return {
+        "resolution": resolution, "params_m": cx.params / 1e6, "flops_g": cx.flops / 1e9,
+        "acts_m": cx.acts / 1e6,
+    }
+
+
+def _pycls_columns(row: PyclsRow) -> dict[str, object]:
+    return {
+        "pycls_params_m": row.params_m, "pycls_flops_b": row.flops_b, "pycls_acts_m": row.acts_m,
+        "pycls_top1_error": row.top1_error, "pycls_source": row.source,
+    }
+
+
+def _mmcls_columns(trained: MmclsRow | None, converted: MmclsRow | None) -> dict[str, object]:
+    row = trained or converted
+    if row is None:
+        return {}
+    return {
+        "mmcls_params_m": row.params_m, "mmcls_flops_g": row.flops_g,
+        "mmcls_top1": trained.top1 if trained else None,
+        "mmcls_top5": trained.top5 if trained else None,
+        "mmcls_config": row.config_url,
+        "mmcls_checkpoint": trained.checkpoint_url if trained else None,
+        "mmcls_pycls_top1": converted.top1 if converted else None,
+        "mmcls_pycls_top5": converted.top5 if converted else None,
+        "mmcls_pycls_checkpoint": converted.checkpoint_url if converted else None,
+        "mmcls_source": row.source,
+    }
+
+
+def _torchvision_columns(tv: TorchvisionWeights) -> dict[str, object]:
+    return {
+        "tv_weights": tv.weights, "tv_params_m": tv.num_params / 1e6, "tv_gflops": tv.gflops,
+        "tv_resolution": tv.resolution, "tv_top1": tv.top1, "tv_top5": tv.top5,
+        "tv_source": tv.source,
+    }
+
+
+def zoo_table(resolution: int = 224) -> list[dict[str, object]]:
+    """One row per registered model, with every column of :data:`COLUMNS` (``None`` where unknown)."""
+    pycls = {row.model_name: row for row in pycls_model_zoo()}
+    mmcls: dict[str, dict[bool, MmclsRow]] = {}
+    for entry in mmcls_table():
+        mmcls.setdefault(entry.model_name, {})[entry.converted_from_pycls] = entry
+    table = []
+    for card in MODEL_CARDS.values():
+        row: dict[str, object] = dict.fromkeys(COLUMNS)
+        row.update(_design_columns(card))
+        row.update(_complexity_columns(card, resolution))
+        if card.rounding == "pycls" and card.name in pycls:
+            row.update(_pycls_columns(pycls[card.name]))
+        if card.rounding == "pycls" and card.name in mmcls:
+            rows = mmcls[card.name]
+            row.update(_mmcls_columns(rows.get(False), rows.get(True)))
+        if card.rounding == "torchvision" and card.torchvision:
+            row.update(_torchvision_columns(torchvision_reference_weights(card.torchvision)))
+        table.append(row)
+    return table
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def format_csv(table: list[dict[str, object]]) -> str:
+    """The table as CSV with a header row (full precision; tuples as space-separated numbers)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in table:
+        writer.writerow({k: _cell(row[k]) for k in COLUMNS})
+    return out.getvalue()
+
+
+def _markdown_cell(column: str, value: object) -> str:
+    if value is None:
+        return ""
+    if column in _MARKDOWN_DECIMALS:
+        return f"{value:.{_MARKDOWN_DECIMALS[column]}f}"
+    text = _cell(value)
+    if text.startswith("https://") and not any(ch.isspace() for ch in text):
+        return f"[link]({text})"
+    return text.replace("|", "\\|")
+
+
+def format_markdown(table: list[dict[str, object]]) -> str:
+    """The table as a GitHub-flavoured markdown table."""
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---" for _ in COLUMNS) + "|",
+    ]
+    for row in table:
+        lines.append("| " + " | ".join(_markdown_cell(c, row[c]) for c in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a positive integer; give the input side in pixels, e.g. 224."
+        )
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface of ``python -m regnet_tutorial.zoo``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m regnet_tutorial.zoo",
+        description="Print every registered RegNet with its complexity and published numbers.",
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="markdown", help="output format (default: markdown)"
+    )
+    parser.add_argument(
+        "--resolution", type=_positive_int, default=224,
+        help="input side in pixels for our params/flops/acts (default: 224)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the zoo table; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    table = zoo_table(args.resolution)
+    text = format_csv(table) if args.format == "csv" else format_markdown(table)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,217 @@
+"""Our analytic counts against published numbers, and the readers of those numbers.
+
+The published numbers are independent sources: mmclassification's results table (the
+shipped README) and torchvision's weights metadata. Nothing here is copied from our output.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from regnet_tutorial import create_model, list_models
+from regnet_tutorial.complexity import model_complexity
+from regnet_tutorial.published import (
+    MmclsRow,
+    PublishedTableError,
+    agrees_at_printed_precision,
+    mmcls_model_name,
+    mmcls_table,
+    parse_mmcls_table,
+    printed_decimals,
+    pycls_model_zoo,
+    torchvision_builders,
+    torchvision_model_name,
+    torchvision_reference_weights,
+    torchvision_weights,
+)
+
+SEED_MODELS = (
+    "RegNetX-400MF", "RegNetX-800MF", "RegNetX-1.6GF", "RegNetX-3.2GF",
+    "RegNetX-4.0GF", "RegNetX-6.4GF", "RegNetX-8.0GF", "RegNetX-12GF",
+)
+
+
+def _trained_rows() -> list[MmclsRow]:
+    return [r for r in mmcls_table() if not r.converted_from_pycls]
+
+
+# --- the mmcls table reader ------------------------------------------------------------
+
+
+def test_shipped_table_has_16_rows_8_of_them_converted() -> None:
+    rows = mmcls_table()
+    assert len(rows) == 16
+    converted = [r for r in rows if r.converted_from_pycls]
+    trained = [r for r in rows if not r.converted_from_pycls]
+    assert [r.display_name for r in converted] == list(SEED_MODELS)
+    assert [r.display_name for r in trained] == list(SEED_MODELS)
+    for r in rows:
+        assert r.config_url.startswith("https://github.com/open-mmlab/mmclassification/")
+        assert r.checkpoint_url.startswith("https://download.openmmlab.com/") and r.checkpoint_url.endswith(".pth")
+        assert ("/convert/" in r.checkpoint_url) == r.converted_from_pycls
+        assert "mmclassification" in r.source and "mmcls_regnet_README.md" in r.source
+        assert 70 < r.top1 < r.top5 < 100
+    assert all(r.log_url and r.log_url.endswith(".log.json") for r in trained)
+    assert all(r.log_url is None for r in converted)
+    # The same architecture has the same printed complexity in both rows.
+    for t, c in zip(trained, converted):
+        assert (t.params_m, t.flops_g) == (c.params_m, c.flops_g)
+
+
+def test_rows_keep_the_printed_strings() -> None:
+    row = next(r for r in mmcls_table() if r.display_name == "RegNetX-3.2GF" and r.converted_from_pycls)
+    assert (row.params_m, row.flops_g, row.top1, row.top5) == ("15.3", "3.21", 78.26, 94.20)
+    assert printed_decimals("15.3") == 1 and printed_decimals("0.41") == 2 and printed_decimals("5") == 0
+
+
+def test_rows_map_to_our_pycls_rounding_models() -> None:
+    assert [r.model_name for r in _trained_rows()] == [
+        "regnetx_400mf", "regnetx_800mf", "regnetx_1_6gf", "regnetx_3_2gf",
+        "regnetx_4_0gf", "regnetx_6_4gf", "regnetx_8_0gf", "regnetx_12gf",
+    ]
+    assert mmcls_model_name("RegNetX-400MF\\*") == "regnetx_400mf"
+
+
+def test_agrees_at_printed_precision() -> None:
+    assert agrees_at_printed_precision(15.296552, "15.3")
+    assert agrees_at_printed_precision(3.96, "4.0")
+    assert not agrees_at_printed_precision(3.94, "4.0")
+    assert not agrees_at_printed_precision(0.3977, "0.41")
+
+
+def test_parser_names_the_problem() -> None:
+    with pytest.raises(PublishedTableError, match="no results table"):
+        parse_mmcls_table("# RegNet\n\nno table here\n", source="x.md")
+    bad_header = "| Model | Params(M) | Flops(G) | Top-1 (%) |\n| :-: | :-: | :-: | :-: |\n"
+    with pytest.raises(PublishedTableError, match="columns"):
+        parse_mmcls_table(bad_header, source="x.md")
+    header = "| Model | Params(M) | Flops(G) | Top-1 (%) | Top-5 (%) | Config | Download |\n|-|-|-|-|-|-|-|\n"
+    with pytest.raises(PublishedTableError, match=r"line 3.*\[config\]"):
+        parse_mmcls_table(header + "| RegNetX-400MF | 5.16 | 0.41 | 72.56 | 90.78 | none | none |\n", "x.md")
+    with pytest.raises(PublishedTableError, match="line 3: 3 cells"):
+        parse_mmcls_table(header + "| RegNetX-400MF | 5.16 | 0.41 |\n", "x.md")
+
+
+# --- the pycls model-zoo reader (its numbers against ours: tests/test_pycls_zoo.py) ----------
+
+
+def test_pycls_zoo_has_the_24_paper_models_with_a_source() -> None:
+    rows = pycls_model_zoo()
+    assert sorted(r.model_name for r in rows) == sorted(list_models("regnet[xy]_*[fg]"))
+    assert len(rows) == 24
+    for r in rows:
+        assert "github.com/facebookresearch/pycls" in r.source and "pycls_model_zoo.csv" in r.source
+        assert 15 < r.top1_error < 35
+    y32 = rows[-1]
+    assert (y32.display_name, y32.flops_b, y32.params_m, y32.acts_m) == ("RegNetY-32GF", "32.3", "145.0", "30.3")
+
+
+# --- mmcls numbers against our counts ---------------------------------------------------
+
+
+@pytest.mark.parametrize("row", _trained_rows(), ids=lambda r: r.display_name)
+def test_mmcls_params_match_ours(row: MmclsRow) -> None:
+    ours = model_complexity(row.model_name)
+    assert agrees_at_printed_precision(ours.params / 1e6, row.params_m), (ours.params, row.params_m)
+
+
+def _mmcv_extra_ops(name: str) -> int:
+    """What mmcv's flop counter adds to the paper's count, measured on the built network.
+
+    mmcv's ``get_model_complexity_info`` (which mmcls reports) counts conv multiply-adds and
+    bias adds as the paper does, and also: 2 per element through an affine BatchNorm, 1 per
+    ReLU output element, 1 per pooling input element; its Linear count omits the bias adds.
+    """
+    extra = 0
+
+    def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal extra
+        if isinstance(module, nn.BatchNorm2d):
+            extra += 2 * inputs[0].numel()
+        elif isinstance(module, nn.ReLU):
+            extra += output.numel()
+        elif isinstance(module, nn.AdaptiveAvgPool2d):
+            extra += inputs[0].numel()
+        elif isinstance(module, nn.Linear):
+            extra -= module.out_features
+
+    with torch.device("meta"):
+        model = create_model(name).eval()
+    for m in model.modules():
+        m.register_forward_hook(count)
+    with torch.no_grad():
+        model(torch.empty(1, 3, 224, 224, device="meta"))
+    return extra
+
+
+def _flops_cases() -> list[object]:
+    cases: list[object] = []
+    for row in _trained_rows():
+        marks = ()
+        if row.display_name == "RegNetX-8.0GF":
+            # Ours under mmcv's convention is 8.0367 G, so 8.04 at 2 decimals; the table prints
+            # 8.03. Params (39.57) and the other seven rows agree, so this is not a counting
+            # convention we can identify. Strict: if it ever matches, this test says so.
+            marks = (pytest.mark.xfail(strict=True, reason="mmcls prints 8.03, mmcv convention gives 8.04"),)
+        cases.append(pytest.param(row, marks=marks, id=row.display_name))
+    return cases
+
+
+@pytest.mark.parametrize("row", _flops_cases())
+def test_mmcls_flops_are_ours_plus_what_mmcv_also_counts(row: MmclsRow) -> None:
+    # The table's flops are not the paper's count: for 7 of 8 rows our multiply-adds differ
+    # from the printed value at the printed precision (e.g. RegNetX-400MF: 0.398 vs 0.41),
+    # always below it. Adding the batch-norm, ReLU and pooling operations that mmcv counts
+    # reproduces the printed value.
+    ours = model_complexity(row.model_name).flops
+    assert ours / 1e9 < float(row.flops_g)
+    mmcv_style = ours + _mmcv_extra_ops(row.model_name)
+    assert agrees_at_printed_precision(mmcv_style / 1e9, row.flops_g), (mmcv_style, row.flops_g)
+
+
+# --- torchvision numbers against our counts ---------------------------------------------
+
+
+def test_torchvision_builders_and_names() -> None:
+    builders = torchvision_builders()
+    assert len(builders) == 15
+    assert torchvision_model_name("regnet_x_400mf") == "regnetx_400mf_tv"
+    assert torchvision_model_name("regnet_y_128gf") == "regnety_128gf_tv"
+    with pytest.raises(KeyError, match="known builders"):
+        torchvision_model_name("resnet50")
+    with pytest.raises(KeyError, match="no builder"):
+        torchvision_weights("regnet_z_400mf")
+
+
+@pytest.mark.parametrize("builder", torchvision_builders())
+def test_torchvision_params_and_gflops_match_ours(builder: str) -> None:
+    entries = torchvision_weights(builder)
+    assert entries
+    for tv in entries:
+        assert "torchvision" in tv.source and tv.weights in tv.source
+        ours = model_complexity(tv.model_name, resolution=tv.resolution)
+        assert ours.params == tv.num_params, tv.weights
+        # torchvision's "GFLOPS" are multiply-adds (the paper's unit), rounded to 3 decimals,
+        # at the crop size of the weights' own transforms (384 for the SWAG end-to-end weights).
+        # Bias adds are below 1e-3 G for every RegNet, so they cannot show at this precision.
+        assert printed_decimals(repr(tv.gflops)) <= 3
+        assert round(ours.flops / 1e9, 3) == tv.gflops, (tv.weights, ours.flops)
+
+
+@pytest.mark.parametrize(
+    ("pycls_name", "builder"),
+    [("regnetx_400mf", "regnet_x_400mf"), ("regnety_800mf", "regnet_y_800mf"), ("regnety_8_0gf", "regnet_y_8gf")],
+)
+def test_the_paper_rounding_is_not_torchvisions_architecture(pycls_name: str, builder: str) -> None:
+    # The three models where the rounding rules differ: only the *_tv variant matches torchvision.
+    tv = torchvision_reference_weights(builder)
+    assert model_complexity(pycls_name).params != tv.num_params
+    assert model_complexity(tv.model_name).params == tv.num_params
+
+
+def test_reference_weights_are_the_paper_recipe_where_available() -> None:
+    assert torchvision_reference_weights("regnet_x_400mf").weights.endswith(".IMAGENET1K_V1")
+    big = torchvision_reference_weights("regnet_y_128gf")
+    assert big.resolution == 224 and "SWAG_LINEAR" in big.weights
