@@ -1,6 +1,7 @@
 """regnet_tutorial: an executable, reproducible tutorial of RegNet (Radosavovic et al., 2020)."""
 
 from .anynet import AnyNet, init_weights
+from .complexity import Complexity, model_complexity, stage_complexity
 from .design_space import (
     ROUNDING_RULES,
     DesignSpaceError,
@@ -15,7 +16,7 @@ from .models import MODEL_CARDS, ModelCard, create_model, get_card, list_models
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnyNet", "DesignSpaceError", "MODEL_CARDS", "ModelCard", "ROUNDING_RULES", "RegNetParams",
+    "AnyNet", "Complexity", "DesignSpaceError", "MODEL_CARDS", "ModelCard", "ROUNDING_RULES", "RegNetParams",
     "StageSpec", "create_model", "generate_stages", "get_card", "init_weights", "list_models",
-    "make_compatible", "quantized_widths",
+    "make_compatible", "model_complexity", "quantized_widths", "stage_complexity",
 ]
