@@ -1,0 +1,425 @@
+"""Checkpoint conversion, safe loading, strict loading with suggestions, safetensors IO.
+
+Real pycls (.pyth) and mmclassification (.pth) RegNet checkpoints cannot be fetched
+offline, and neither library installs here (pycls' weights are on a server we cannot
+reach; mmcv needs compiling). Their checkpoints are therefore rebuilt in this file from
+the documented naming rules, by a key-name generator written independently of
+``regnet_tutorial.convert``'s rename tables, and saved the way those libraries save them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from regnet_tutorial import MODEL_CARDS, StageSpec, create_model, get_card
+from regnet_tutorial.convert import (
+    CheckpointFormatError,
+    CheckpointMismatchError,
+    convert_state_dict,
+    detect_source,
+    identify_model,
+    load_checkpoint_file,
+    load_safetensors,
+    load_safetensors_metadata,
+    load_state_dict_strict,
+    save_safetensors,
+)
+
+BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Small models: one intra-op thread is as fast, and does not fight pytest-xdist workers.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def randomised(name: str, seed: int = 0, **kwargs) -> nn.Module:
+    """A model whose every tensor, BN statistics included, holds distinct random values,
+    so that a tensor placed under the wrong (same-shaped) key changes the result."""
+    torch.manual_seed(seed)
+    model = create_model(name, **kwargs)
+    with torch.no_grad():
+        for key, tensor in model.state_dict().items():
+            if key.endswith("num_batches_tracked"):
+                tensor.fill_(int(torch.randint(1, 1000, ())))
+            elif key.endswith("running_var") or key.endswith("bn.weight"):
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+            else:
+                tensor.copy_(torch.randn_like(tensor) * (0.1 if tensor.dim() == 1 else tensor[0].numel() ** -0.5))
+    return model.eval()
+
+
+def outputs(model: nn.Module, seed: int = 1) -> torch.Tensor:
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+# ---- independent key-name generators for the pycls and mmcls layouts --------------
+
+
+def _conv_bn(names: dict[str, str], conv: str, bn: str, ours: str) -> None:
+    names[f"{conv}.weight"] = f"{ours}.conv.weight"
+    for t in BN_TENSORS:
+        names[f"{bn}.{t}"] = f"{ours}.bn.{t}"
+
+
+def _blocks(spec: StageSpec):
+    """(stage number, block number from 1, whether the block has a projection shortcut)."""
+    w_in = spec.stem_width
+    for s, (depth, width, stride) in enumerate(zip(spec.depths, spec.widths, spec.strides), start=1):
+        for b in range(1, depth + 1):
+            yield s, b, b == 1 and (w_in != width or stride != 1)
+        w_in = width
+
+
+def pycls_names(spec: StageSpec) -> dict[str, str]:
+    """pycls key -> our key, from pycls's naming: stem.conv/bn, s{i}.b{j}.proj with its BN
+    as s{i}.b{j}.bn, f.a/f.a_bn, f.b/f.b_bn, f.se.f_ex.0 / .2, f.c/f.c_bn, head.fc."""
+    names: dict[str, str] = {}
+    _conv_bn(names, "stem.conv", "stem.bn", "stem")
+    for s, b, has_proj in _blocks(spec):
+        block, ours = f"s{s}.b{b}", f"stages.s{s}.b{b}"
+        if has_proj:
+            _conv_bn(names, f"{block}.proj", f"{block}.bn", f"{ours}.proj")
+        for part in "ab":
+            _conv_bn(names, f"{block}.f.{part}", f"{block}.f.{part}_bn", f"{ours}.f.{part}")
+        if spec.se_ratio > 0:
+            for index, our_part in ((0, "squeeze"), (2, "excite")):
+                for t in ("weight", "bias"):
+                    names[f"{block}.f.se.f_ex.{index}.{t}"] = f"{ours}.f.se.{our_part}.{t}"
+        _conv_bn(names, f"{block}.f.c", f"{block}.f.c_bn", f"{ours}.f.c")
+    names.update({"head.fc.weight": "head.fc.weight", "head.fc.bias": "head.fc.bias"})
+    return names
+
+
+def mmcls_names(spec: StageSpec) -> dict[str, str]:
+    """mmcls key -> our key, from mmcls's ResNet-style naming: backbone.conv1/bn1 (stem),
+    backbone.layer{i}.{j} (j from 0) with conv1-3/bn1-3 and downsample.0/.1, head.fc."""
+    assert spec.se_ratio == 0, "mmcls's RegNet has no squeeze-and-excitation"
+    names: dict[str, str] = {}
+    _conv_bn(names, "backbone.conv1", "backbone.bn1", "stem")
+    for s, b, has_proj in _blocks(spec):
+        block, ours = f"backbone.layer{s}.{b - 1}", f"stages.s{s}.b{b}"
+        for i, part in enumerate("abc", start=1):
+            _conv_bn(names, f"{block}.conv{i}", f"{block}.bn{i}", f"{ours}.f.{part}")
+        if has_proj:
+            _conv_bn(names, f"{block}.downsample.0", f"{block}.downsample.1", f"{ours}.proj")
+    names.update({"head.fc.weight": "head.fc.weight", "head.fc.bias": "head.fc.bias"})
+    return names
+
+
+def _round_trip(tmp_path: Path, model_name: str, names: dict[str, str], wrap, filename: str, source: str):
+    original = randomised(model_name)
+    ours = original.state_dict()
+    assert sorted(names.values()) == sorted(ours), "the generator must name every tensor exactly once"
+    foreign = {theirs: ours[mine].clone() for theirs, mine in names.items()}
+    path = tmp_path / filename
+    torch.save(wrap(foreign), path)
+
+    converted = load_checkpoint_file(path, source)
+    assert set(converted) == set(ours)
+    for theirs, mine in names.items():
+        assert torch.equal(converted[mine], foreign[theirs]), f"{theirs} did not land on {mine}"
+    fresh = load_state_dict_strict(create_model(model_name), converted)
+    assert torch.equal(outputs(fresh), outputs(original))
+
+
+def test_pycls_checkpoint_round_trip(tmp_path: Path) -> None:
+    name = "regnety_200mf"  # a Y model, so the SE keys are exercised too
+    names = pycls_names(get_card(name).stages())
+    assert "s1.b1.f.se.f_ex.2.bias" in names and "s1.b1.bn.running_var" in names
+
+    def as_pycls_saves_it(state):  # pycls.core.checkpoint.save_checkpoint
+        return {
+            "epoch": 99, "model_state": state, "cfg": "MODEL:\n  TYPE: regnet\n",
+            "optimizer_state": {"state": {}, "param_groups": [{"lr": 0.1, "momentum": 0.9, "params": [0, 1]}]},
+        }
+
+    _round_trip(tmp_path, name, names, as_pycls_saves_it, "RegNetY-200MF_dds_8gpu.pyth", "pycls")
+
+
+def test_mmcls_checkpoint_round_trip(tmp_path: Path) -> None:
+    name = "regnetx_400mf"
+    names = mmcls_names(get_card(name).stages())
+    assert "backbone.layer1.0.downsample.1.running_mean" in names
+
+    def as_mmcls_saves_it(state):  # mmcv.runner.save_checkpoint
+        meta = {"epoch": 100, "mmcls_version": "0.25.0", "CLASSES": ("tench", "goldfish")}
+        return {"meta": meta, "state_dict": state}
+
+    _round_trip(tmp_path, name, names, as_mmcls_saves_it, "regnetx-400mf_8xb128_in1k.pth", "mmcls")
+
+
+@pytest.mark.parametrize(
+    ("source", "key", "ours"),
+    [  # examples straight from each library's layout description
+        ("torchvision", "stem.1.running_var", "stem.bn.running_var"),
+        ("torchvision", "trunk_output.block2.block2-0.proj.0.weight", "stages.s2.b1.proj.conv.weight"),
+        ("torchvision", "trunk_output.block4.block4-6.f.se.fc2.bias", "stages.s4.b7.f.se.excite.bias"),
+        ("torchvision", "fc.weight", "head.fc.weight"),
+        ("timm", "s3.b2.conv2.bn.weight", "stages.s3.b2.f.b.bn.weight"),
+        ("timm", "s1.b1.downsample.conv.weight", "stages.s1.b1.proj.conv.weight"),
+        ("timm", "s2.b1.se.fc1.weight", "stages.s2.b1.f.se.squeeze.weight"),
+        ("pycls", "s1.b1.bn.weight", "stages.s1.b1.proj.bn.weight"),
+        ("pycls", "s4.b3.f.c_bn.running_mean", "stages.s4.b3.f.c.bn.running_mean"),
+        ("pycls", "s2.b1.f.se.f_ex.0.weight", "stages.s2.b1.f.se.squeeze.weight"),
+        ("mmcls", "backbone.bn1.bias", "stem.bn.bias"),
+        ("mmcls", "backbone.layer3.0.downsample.1.weight", "stages.s3.b1.proj.bn.weight"),
+        ("mmcls", "backbone.layer2.4.conv3.weight", "stages.s2.b5.f.c.conv.weight"),
+        ("mmcls", "head.fc.bias", "head.fc.bias"),
+    ],
+)
+def test_documented_keys_map_to_ours(source: str, key: str, ours: str) -> None:
+    converted = convert_state_dict({key: torch.zeros(1)}, source)
+    assert list(converted)[0] == ours  # (a BN key also brings its num_batches_tracked)
+
+
+def test_checkpoint_wrappers_are_unwrapped() -> None:
+    state = randomised("regnetx_200mf").state_dict()
+    plain = convert_state_dict(state, "regnet_tutorial")
+    for wrapped in (
+        {"model": {f"module.{k}": v for k, v in state.items()}, "epoch": 3},  # DDP, timm's train script
+        {"state_dict": state, "meta": {}},
+        {"model_state": {f"_orig_mod.{k}": v for k, v in state.items()}},  # torch.compile
+    ):
+        assert convert_state_dict(wrapped, "regnet_tutorial").keys() == plain.keys()
+
+
+def test_missing_batch_counters_are_added_as_zero() -> None:
+    model = randomised("regnetx_200mf")
+    without = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    converted = convert_state_dict(without, "regnet_tutorial")
+    assert converted["stages.s2.b1.proj.bn.num_batches_tracked"].item() == 0
+    load_state_dict_strict(create_model("regnetx_200mf"), without)  # strict, yet no complaint
+
+
+def test_identify_model() -> None:
+    tv = create_model("regnetx_400mf_tv").state_dict()
+    assert identify_model(tv) == ["regnetx_400mf_tv"]  # one of the three models the rounding rules split
+    assert identify_model(create_model("regnety_600mf").state_dict()) == ["regnety_600mf"]  # no tv variant
+    assert identify_model(create_model("regnety_1_6gf").state_dict()) == ["regnety_1_6gf", "regnety_1_6gf_tv"]
+    # A fine-tuned model (10 classes, grey images) is still recognised.
+    assert identify_model(create_model("regnetx_200mf", num_classes=10, in_channels=1).state_dict()) == [
+        "regnetx_200mf"
+    ]
+    assert identify_model({"conv.weight": torch.zeros(3)}) == []
+
+
+def test_detect_source() -> None:
+    assert detect_source(create_model("regnetx_200mf").state_dict()) == "regnet_tutorial"
+    pycls = {k: torch.zeros(1) for k in pycls_names(get_card("regnety_200mf").stages())}
+    assert detect_source(pycls) == "pycls"
+    assert detect_source({"features.0.weight": torch.zeros(1)}) is None
+
+
+# ---- strict loading and its suggestions ----------------------------------------------
+
+
+def test_wrong_rounding_rule_is_suggested() -> None:
+    state = create_model("regnetx_400mf_tv").state_dict()
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_state_dict_strict(create_model("regnetx_400mf"), state)  # name found from the model's spec
+    assert "The checkpoint matches regnetx_400mf_tv: did you mean the torchvision rounding rule?" in str(err.value)
+    with pytest.raises(CheckpointMismatchError, match="did you mean the pycls rounding rule"):
+        load_state_dict_strict(create_model("regnety_800mf_tv"), create_model("regnety_800mf").state_dict())
+
+
+def test_wrong_model_lists_differences_and_suggests_the_right_one() -> None:
+    state = create_model("regnetx_200mf").state_dict()
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_state_dict_strict(create_model("regnety_200mf"), state, model_name="regnety_200mf")
+    e, message = err.value, str(err.value)
+    se_keys = [k for k in create_model("regnety_200mf").state_dict() if ".f.se." in k]
+    assert sorted(e.missing) == sorted(se_keys) and not e.unexpected
+    assert f"{len(se_keys)} missing keys" in message and f"... and {len(se_keys) - 5} more" in message
+    assert "stages.s1.b1.f.se.squeeze.weight" in message
+    assert e.matches == ["regnetx_200mf"]
+    assert "did you mean create_model('regnetx_200mf')?" in message
+
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_state_dict_strict(create_model("regnetx_200mf"), create_model("regnetx_600mf").state_dict())
+    assert err.value.mismatched and "shape mismatches" in str(err.value)
+    assert "checkpoint (48, 32, 1, 1) vs model (24, 32, 1, 1)" in str(err.value)  # stage 1 widths 48 vs 24
+    assert "regnetx_600mf" in str(err.value)
+
+
+def test_unconverted_checkpoint_gets_a_conversion_hint() -> None:
+    pycls = {p: torch.zeros(1) for p in pycls_names(get_card("regnety_200mf").stages())}
+    with pytest.raises(CheckpointMismatchError, match=r"convert_state_dict\(state_dict, source='pycls'\)"):
+        load_state_dict_strict(create_model("regnety_200mf"), pycls)
+
+
+def test_unknown_architecture_says_so() -> None:
+    state = create_model("regnetx_200mf").state_dict()
+    state["head.fc.weight"] = torch.zeros(1000, 7)
+    with pytest.raises(CheckpointMismatchError, match=f"matches none of the {len(MODEL_CARDS)} registered models"):
+        load_state_dict_strict(create_model("regnetx_200mf"), state)
+
+
+# ---- conversion errors ---------------------------------------------------------------
+
+
+def test_unknown_source_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"Unknown checkpoint source 'keras'.*'torchvision', 'timm', 'pycls', 'mmcls'"):
+        convert_state_dict({}, "keras")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Unknown checkpoint source"):
+        load_checkpoint_file(tmp_path / "never-read.pth", "caffe")  # type: ignore[arg-type]
+
+
+def test_wrong_source_names_the_right_one() -> None:
+    mmcls = {k: torch.zeros(1) for k in mmcls_names(get_card("regnetx_200mf").stages())}
+    with pytest.raises(CheckpointFormatError, match=r"not pycls RegNet keys.*pass source='mmcls'"):
+        convert_state_dict(mmcls, "pycls")
+    with pytest.raises(CheckpointFormatError, match="Is it a RegNet checkpoint"):
+        convert_state_dict({"features.0.weight": torch.zeros(1)}, "timm")
+
+
+def test_checkpoint_without_weights_is_rejected() -> None:
+    with pytest.raises(CheckpointFormatError, match=r"holds no state dict.*'epoch'"):
+        convert_state_dict({"epoch": 3, "cfg": "x"}, "pycls")
+    with pytest.raises(CheckpointFormatError, match="is a list; expected a state dict"):
+        convert_state_dict([torch.zeros(1)], "pycls")  # type: ignore[arg-type]
+    with pytest.raises(CheckpointFormatError, match=r"\['state_dict'\] is empty"):
+        convert_state_dict({"state_dict": {}, "meta": {}}, "mmcls")
+
+
+# ---- file errors ---------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "weights.pth"
+    with pytest.raises(FileNotFoundError, match=r"No checkpoint file at .*nope/weights\.pth"):
+        load_checkpoint_file(missing, "torchvision")
+    with pytest.raises(FileNotFoundError, match="weights.safetensors"):
+        load_safetensors(tmp_path / "weights.safetensors")
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy-pickle"])
+def test_truncated_torch_file(tmp_path: Path, legacy: bool) -> None:
+    path = tmp_path / "cut.pth"
+    torch.save(create_model("regnetx_200mf").state_dict(), path, _use_new_zipfile_serialization=not legacy)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointFormatError, match=r"cut\.pth could not be read .* truncated or corrupt"):
+        load_checkpoint_file(path, "regnet_tutorial")
+
+
+def test_truncated_safetensors_file(tmp_path: Path) -> None:
+    path = save_safetensors(create_model("regnetx_200mf"), tmp_path / "cut.safetensors")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointFormatError, match=r"cut\.safetensors could not be read .* truncated or corrupt"):
+        load_checkpoint_file(path, "regnet_tutorial")
+
+
+def test_files_that_are_not_checkpoints(tmp_path: Path) -> None:
+    text = tmp_path / "notes.pth"
+    text.write_text("these are not weights\n")
+    jpeg = tmp_path / "cat.pth"
+    Image.new("RGB", (8, 8), "orange").save(jpeg, format="JPEG")
+    empty = tmp_path / "empty.pth"
+    empty.touch()
+    for path, kind in ((text, "a text file"), (jpeg, "a JPEG image"), (empty, "an empty file")):
+        with pytest.raises(CheckpointFormatError) as err:
+            load_checkpoint_file(path, "torchvision")
+        assert f"{path} is not a checkpoint: it looks like {kind}" in str(err.value)
+        assert "torch.save" in str(err.value) and ".safetensors" in str(err.value)  # says what was expected
+    with pytest.raises(CheckpointFormatError, match="is a folder"):
+        load_checkpoint_file(tmp_path, "torchvision")
+
+
+MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / "regnet_tutorial_test_code_ran"
+
+
+def _leave_marker() -> None:
+    MARKER.touch()
+
+
+class CodeOnLoad:
+    """Unpickling this calls ``_leave_marker``: what a malicious checkpoint would do."""
+
+    def __reduce__(self):
+        return (_leave_marker, ())
+
+
+def test_pickled_objects_are_refused_and_never_run(tmp_path: Path) -> None:
+    path = tmp_path / "trojan.pth"
+    MARKER.unlink(missing_ok=True)
+    torch.save({"model_state": create_model("regnetx_200mf").state_dict(), "payload": CodeOnLoad()}, path)
+    assert not MARKER.exists()
+    with pytest.raises(CheckpointFormatError) as err:
+        load_checkpoint_file(path, "pycls")
+    message = str(err.value)
+    assert "trojan.pth was refused" in message and "arbitrary code" in message
+    assert "_leave_marker" in message  # names the object it refused
+    assert not MARKER.exists()
+    # The payload is live: an unrestricted load runs it. The refusal is what protected us.
+    torch.load(path, weights_only=False)
+    assert MARKER.exists()
+    MARKER.unlink()
+
+
+def test_safe_torch_file_of_the_wrong_kind(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.pth"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(CheckpointFormatError, match="is a list; expected a state dict"):
+        load_checkpoint_file(path, "timm")
+
+
+# ---- safetensors ---------------------------------------------------------------------
+
+
+def test_safetensors_round_trip(tmp_path: Path) -> None:
+    model = randomised("regnety_200mf")
+    metadata = {"model": "regnety_200mf", "epoch": "100"}
+    path = save_safetensors(model, tmp_path / "regnety_200mf.safetensors", metadata=metadata)
+    loaded = load_safetensors(path)
+    assert loaded.keys() == model.state_dict().keys()
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+    assert load_safetensors_metadata(path) == {"format": "pt", "model": "regnety_200mf", "epoch": "100"}
+    fresh = load_state_dict_strict(create_model("regnety_200mf"), load_checkpoint_file(path, "regnet_tutorial"))
+    assert torch.equal(outputs(fresh), outputs(model))
+
+
+def test_safetensors_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = save_safetensors(create_model("regnetx_200mf"), tmp_path / "w.safetensors", metadata={"v": "1"})
+    before = path.read_bytes()
+
+    def crash_midway(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"\x00" * 100)  # half a file, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    import regnet_tutorial.checkpoint_io as checkpoint_io
+
+    monkeypatch.setattr(checkpoint_io, "save_file", crash_midway)
+    with pytest.raises(OSError, match="No space left"):
+        save_safetensors(create_model("regnetx_400mf"), path, metadata={"v": "2"})
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert load_safetensors_metadata(path)["v"] == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]  # no temp file left
+
+    # The real writer refusing its input (tensors sharing memory) leaves the file alone too.
+    shared = torch.zeros(4)
+    with pytest.raises(RuntimeError):
+        save_safetensors({"a": shared, "b": shared}, path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+
+
+def test_safetensors_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"not tensors: 'epoch'"):
+        save_safetensors({"w": torch.zeros(1), "epoch": 3}, tmp_path / "a.safetensors")  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"strings to strings.*'epoch': 'int'"):
+        save_safetensors({"w": torch.zeros(1)}, tmp_path / "a.safetensors", metadata={"epoch": 3})  # type: ignore
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save_safetensors({"w": torch.zeros(1)}, tmp_path / "no" / "a.safetensors")
+    assert list(tmp_path.iterdir()) == []
