@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 JOBS ?= 2
 
-.PHONY: help install test test-fast book scripts clean
+.PHONY: help install test test-fast book book-execute scripts clean
 
 help:
 	@echo "make book     build the Jupyter Book into book/_build/html (offline)"
 	@echo "make test     run the whole suite: unit tests and nbval on the notebooks"
 	@echo "make scripts  regenerate scripts/ from the notebooks"
+	@echo "make book-execute  build the book re-executing every notebook (slow)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +26,7 @@ install: $(STAMP)
 test: export OMP_NUM_THREADS = 1
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests \
-		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks book/results.ipynb
 
 test-fast: export OMP_NUM_THREADS = 1
 test-fast: $(STAMP)
@@ -34,6 +35,9 @@ test-fast: $(STAMP)
 book: $(STAMP)
 	$(BIN)/jupyter-book build book -W -n --keep-going
 	@echo "The book is in book/_build/html/index.html (serve it: python -m http.server -d book/_build/html)"
+
+book-execute: $(STAMP)
+	BOOK_EXECUTE=force $(BIN)/jupyter-book build book --all -W -n --keep-going
 
 scripts: $(STAMP)
 	$(BIN)/python -m regnet_tutorial.export

@@ -1,0 +1,427 @@
+"""The book: it builds offline with warnings as errors, and a real browser shows every page.
+
+The fast tests check the book's sources (table of contents, bibliography, design card,
+execution switch). The slow ones build the book into a temporary folder, serve it on
+127.0.0.1 and open it in headless Chromium (Debian packages ``chromium`` and
+``chromium-driver``; never a downloaded browser), checking titles, figures, typeset
+equations, the results table and that no page requests anything from another host.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+BROWSER_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+)
+# Keys the chapters cite (issue 4); references.bib must define each with full data.
+CITED_KEYS = (
+    "radosavovic2020designing", "xie2017aggregated", "hu2018squeeze", "tan2019efficientnet",
+    "radosavovic2019network", "goyal2017accurate", "he2016deep", "krizhevsky2012imagenet",
+    "loshchilov2017sgdr",
+)
+# The seed table as shipped with the package (a verbatim copy of shared/reference/...).
+MMCLS_README = ROOT / "regnet_tutorial" / "data" / "mmcls_regnet_README.md"
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def toc_files() -> list[str]:
+    """Every document the table of contents names (root first), without suffix."""
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def chapter_notebooks() -> list[Path]:
+    """The chapter notebooks in notebooks/ (``NN_name.ipynb``)."""
+    return sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def page_title(path: Path) -> str:
+    """The text of the first level-1 heading of a Markdown page or notebook, without markup."""
+    if path.suffix == ".ipynb":
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    else:
+        text = path.read_text()
+    match = re.search(r"^# (.+)$", text, re.M)
+    assert match, f"{path.name} has no '# Title' heading"
+    return re.sub(r"[`*_]|\{[a-z:]+\}", "", match.group(1)).strip()
+
+
+def chapter_page(notebook: Path) -> str:
+    return f"notebooks/{notebook.stem}.html"
+
+
+def test_toc_lists_every_chapter_and_every_entry_exists() -> None:
+    files = toc_files()
+    chapters = [f"notebooks/{p.stem}" for p in chapter_notebooks()]
+    missing = sorted(set(chapters) - set(files))
+    assert not missing, f"add these chapters to book/_toc.yml: {missing}"
+    for name in files:
+        found = [p for p in BOOK.glob(f"{name}.*") if p.suffix in (".md", ".ipynb")]
+        assert found, f"book/_toc.yml names {name!r}, but book/{name}.md/.ipynb does not exist"
+
+
+def test_notebooks_are_included_through_a_relative_link_not_copied() -> None:
+    link = BOOK / "notebooks"
+    assert link.is_symlink() and os.readlink(link) == "../notebooks"
+    assert link.resolve() == (ROOT / "notebooks").resolve()
+
+
+def test_bibliography_defines_every_cited_key_with_full_data() -> None:
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(BOOK / "references.bib")).entries
+    cited = set(CITED_KEYS)
+    for path in [*BOOK.glob("*.md"), *BOOK.glob("*.ipynb"), *chapter_notebooks()]:
+        for keys in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", path.read_text()):
+            cited.update(k.strip() for k in keys.split(","))
+    assert not sorted(cited - set(entries)), f"cited but not in references.bib: {sorted(cited - set(entries))}"
+    for key, entry in entries.items():
+        assert entry.persons.get("author"), f"{key}: no authors"
+        for field in ("title", "year"):
+            assert entry.fields.get(field), f"{key}: no {field}"
+        venue = entry.fields.get("booktitle") or entry.fields.get("journal")
+        assert venue, f"{key}: no venue (booktitle or journal)"
+
+
+def test_design_card_names_every_module_of_the_package() -> None:
+    intro = (BOOK / "intro.md").read_text()
+    modules = [p for p in (ROOT / "regnet_tutorial").glob("*.py") if not p.name.startswith("_")]
+    missing = [p.name for p in modules if f"regnet_tutorial/{p.name}" not in intro]
+    assert not missing, f"book/intro.md's design card does not describe: {missing}"
+
+
+def test_mathjax_is_served_from_the_book_not_a_cdn() -> None:
+    config = yaml.safe_load((BOOK / "_config.yml").read_text())["sphinx"]["config"]
+    path = config["mathjax_path"]
+    assert "://" not in path
+    # Relative paths are relative to _static; html_extra_path copies _extra/ to the root.
+    assert path.startswith("../") and config["html_extra_path"] == ["_extra"]
+    script = BOOK / "_extra" / path.removeprefix("../")
+    assert script.is_file() and "MathJax" in script.read_text()
+    fonts = list((script.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    assert len(fonts) > 10, "the CommonHTML fonts must ship next to tex-chtml.js"
+
+
+def test_execution_switch_overrides_the_mode_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(BOOK / "_ext"))
+    from execution_switch import override_execution_mode
+    from sphinx.errors import ConfigError
+
+    config = SimpleNamespace(nb_execution_mode="off")
+    monkeypatch.delenv("BOOK_EXECUTE", raising=False)
+    override_execution_mode(None, config)
+    assert config.nb_execution_mode == "off"
+    monkeypatch.setenv("BOOK_EXECUTE", "force")
+    override_execution_mode(None, config)
+    assert config.nb_execution_mode == "force"
+    monkeypatch.setenv("BOOK_EXECUTE", "yes")
+    with pytest.raises(ConfigError, match="BOOK_EXECUTE='yes' is invalid"):
+        override_execution_mode(None, config)
+
+
+# --------------------------------------------------------------------------- the build
+
+
+def _jupyter_book() -> str:
+    beside = Path(sys.executable).with_name("jupyter-book")
+    return str(beside) if beside.exists() else (shutil.which("jupyter-book") or "jupyter-book")
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the book as `make book` does (offline, -W -n --keep-going) into a temp folder."""
+    out = tmp_path_factory.mktemp("book")
+    env = {k: v for k, v in os.environ.items() if k != "BOOK_EXECUTE"}
+    result = subprocess.run(
+        [_jupyter_book(), "build", str(BOOK), "--path-output", str(out), "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, f"the book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    html_dir = out / "_build" / "html"
+    assert (html_dir / "index.html").is_file()
+    return html_dir
+
+
+class _Links(HTMLParser):
+    """Collects the ids of a page and the targets of its links and embedded resources."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.resources: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        if tag in ("script", "img", "iframe") and a.get("src"):
+            self.resources.append(a["src"])
+        if tag == "link" and a.get("href"):
+            self.resources.append(a["href"])
+
+
+def _parse(page: Path) -> _Links:
+    parser = _Links()
+    parser.feed(page.read_text())
+    return parser
+
+
+@pytest.mark.slow
+def test_book_has_no_broken_internal_link_and_loads_nothing_remote(built_book: Path) -> None:
+    pages = sorted(built_book.rglob("*.html"))
+    parsed = {page: _parse(page) for page in pages}
+    broken, remote, checked = [], [], 0
+    for page, links in parsed.items():
+        remote += [f"{page.name}: {src}" for src in links.resources if re.match(r"(https?:)?//", src)]
+        for href in links.links:
+            if re.match(r"[a-z]+:", href) or href.startswith("//"):
+                continue  # external links are the reader's choice, not a load
+            checked += 1
+            path, fragment = urldefrag(html.unescape(href))
+            target = (page.parent / unquote(path.split("?")[0])).resolve() if path else page
+            if not target.exists():
+                broken.append(f"{page.relative_to(built_book)} -> {href}")
+            elif fragment and target.suffix == ".html":
+                ids = parsed[target].ids if target in parsed else _parse(target).ids
+                if fragment not in ids:
+                    broken.append(f"{page.relative_to(built_book)} -> {href} (no such anchor)")
+    assert checked > 100, f"only {checked} internal links found: is the book empty?"
+    assert not broken, "broken internal links:\n" + "\n".join(broken)
+    assert not remote, "pages load resources from other hosts:\n" + "\n".join(remote)
+    for name in toc_files():
+        assert (built_book / f"{name}.html").is_file(), f"{name} was not rendered"
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="module")
+def server(built_book: Path) -> Iterator[str]:
+    """Serve the built book on an ephemeral port of 127.0.0.1; yields the base URL."""
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(built_book))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Headless Chromium from the Debian packages, driven by Selenium, logging network events."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        message = (
+            f"{', '.join(missing)} not found: install the Debian packages chromium and "
+            "chromium-driver (apt-get install chromium chromium-driver) to run the browser test"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (.ci/run installs them)")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in BROWSER_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    driver.get("about:blank")  # leave the start page, whose browser-internal chrome:// loads
+    driver.get_log("performance")  # would otherwise be logged as if the first test page made them
+    yield driver
+    driver.quit()
+
+
+def _requested_urls(driver: object) -> list[str]:
+    """The URLs of every request the browser logged since the last call."""
+    messages = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+    return [m["params"]["request"]["url"] for m in messages if m["method"] == "Network.requestWillBeSent"]
+
+
+def _open(driver: object, url: str) -> list[str]:
+    """Load ``url``, wait until its images and equations are done; return every URL it requested."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _requested_urls(driver)  # drop the events of earlier pages
+    driver.get(url)
+    wait = WebDriverWait(driver, 30)
+    try:
+        wait.until(lambda d: d.execute_script(
+            "return document.readyState === 'complete' && Array.from(document.images).every(i => i.complete)"
+        ))
+        if driver.execute_script("return document.querySelector('.math') !== null"):
+            wait.until(lambda d: d.execute_script(
+                "return !!(window.MathJax && MathJax.startup && MathJax.startup.promise)"
+            ))
+            driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "MathJax.startup.promise.then(() => document.fonts.ready).then(() => done(true));"
+            )
+    except TimeoutException:
+        raise AssertionError(
+            f"{url}: images or MathJax did not finish loading within 30 s; it requested "
+            f"{_requested_urls(driver)}"
+        ) from None
+    return _requested_urls(driver)
+
+
+def _assert_local(requested: list[str], base: str) -> None:
+    outside = [u for u in requested if not u.startswith((base, "data:", "blob:"))]
+    assert requested, "no network events were logged: the check would pass vacuously"
+    assert not outside, f"the page requested URLs outside the local server: {outside}"
+
+
+def _heading(driver: object) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, "article h1").text.rstrip("#").strip()
+
+
+def _figures(driver: object) -> list[int]:
+    """Natural widths of the images in the page's article."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('article img')).map(i => i.naturalWidth)"
+    )
+
+
+def _assert_equations_typeset(driver: object) -> int:
+    counts = driver.execute_script(
+        "const maths = Array.from(document.querySelectorAll('article .math'));"
+        "return [maths.length, maths.filter(m => m.querySelector('mjx-container')).length,"
+        "        document.querySelectorAll('mjx-merror').length];"
+    )
+    total, typeset, errors = counts
+    assert typeset == total, f"{total - typeset} of {total} equations were not typeset by MathJax"
+    assert errors == 0, f"{errors} equations have TeX errors"
+    return total
+
+
+@pytest.mark.slow
+def test_home_page_typesets_equations_offline(browser: object, server: str, tmp_path: Path) -> None:
+    requested = _open(browser, server + "intro.html")
+    assert _heading(browser) == page_title(BOOK / "intro.md")
+    assert _assert_equations_typeset(browser) >= 3  # the quantized linear function
+    assert browser.execute_script("return document.querySelectorAll('mjx-container').length") >= 3
+    assert any(u.startswith(server + "mathjax/tex-chtml.js") for u in requested)
+    _assert_local(requested, server)
+    # Every chapter is reachable from the navigation.
+    nav = browser.execute_script(
+        "return Array.from(document.querySelectorAll('nav a.reference.internal')).map(a => a.href)"
+    )
+    for notebook in chapter_notebooks():
+        assert server + chapter_page(notebook) in nav, f"{notebook.stem} is not in the navigation"
+    assert browser.save_screenshot(str(tmp_path / "home.png"))
+    assert (tmp_path / "home.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", chapter_notebooks(), ids=lambda p: p.stem)
+def test_chapter_renders_title_figures_and_equations_offline(
+    notebook: Path, browser: object, server: str, tmp_path: Path
+) -> None:
+    requested = _open(browser, server + chapter_page(notebook))
+    assert _heading(browser) == page_title(notebook)
+    widths = _figures(browser)
+    assert widths and all(w > 0 for w in widths), f"figures missing or broken (natural widths {widths})"
+    _assert_equations_typeset(browser)
+    if notebook.stem.startswith("02_"):
+        assert browser.execute_script("return document.querySelectorAll('mjx-container').length") > 0
+    _assert_local(requested, server)
+    shot = tmp_path / f"{notebook.stem}.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def _published_regnetx() -> dict[str, tuple[str, str]]:
+    """``{model: (params_m, flops_g)}`` as printed in the mmclassification README (seed table)."""
+    rows = re.findall(
+        r"^\|\s*(RegNetX-[\d.]+[MG]F)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|", MMCLS_README.read_text(), re.M
+    )
+    return {model: (params, flops) for model, params, flops in rows}
+
+
+def _table_rows(driver: object, caption: str) -> list[dict[str, str]]:
+    """The rows of the rendered HTML table whose header contains ``caption``, as dicts."""
+    return driver.execute_script(
+        """
+        const table = Array.from(document.querySelectorAll('article table'))
+            .find(t => t.innerText.includes(arguments[0]));
+        if (!table) return [];
+        const head = Array.from(table.querySelectorAll('thead th')).map(th => th.innerText.trim());
+        return Array.from(table.querySelectorAll('tbody tr')).map(tr => {
+            const cells = Array.from(tr.querySelectorAll('td, th')).map(td => td.innerText.trim());
+            return Object.fromEntries(head.map((h, i) => [h, cells[i]]));
+        });
+        """,
+        caption,
+    )
+
+
+@pytest.mark.slow
+def test_results_page_reproduces_the_seed_table(browser: object, server: str, tmp_path: Path) -> None:
+    published = _published_regnetx()
+    assert len(published) == 8
+    requested = _open(browser, server + "results.html")
+    assert _heading(browser) == page_title(BOOK / "results.ipynb")
+    _assert_local(requested, server)
+    rows = _table_rows(browser, "Params (M), ours")
+    by_model: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_model.setdefault(row["Model"].rstrip("*").strip(), []).append(row)
+    assert set(published) <= set(by_model), f"rows missing: {sorted(set(published) - set(by_model))}"
+    for model, (params, flops) in published.items():
+        for row in by_model[model]:
+            assert row["Params (M), published"] == params and row["Flops (G), published"] == flops
+            assert row["Params (M), ours"] == params, f"{model}: params {row['Params (M), ours']} != {params}"
+            assert row["Flops (G), ours"] == flops, f"{model}: flops {row['Flops (G), ours']} != {flops}"
+    widths = _figures(browser)
+    assert widths and all(w > 0 for w in widths)
+    browser.execute_script(
+        "Array.from(document.querySelectorAll('article table'))"
+        ".find(t => t.innerText.includes(arguments[0])).scrollIntoView()", "Params (M), ours"
+    )
+    assert browser.save_screenshot(str(tmp_path / "results.png"))
