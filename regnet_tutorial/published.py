@@ -9,8 +9,9 @@ Three sources, all readable offline:
   shipped verbatim as ``regnet_tutorial/data/mmcls_regnet_README.md``. Params and flops
   are kept as the printed strings, so their precision is the printed number of decimals.
   Rows marked ``*`` are the paper's own (pycls) weights converted and re-evaluated.
-  mmcls counts flops with mmcv's ``get_model_complexity_info``, which also counts batch
-  norm, ReLU and pooling; the paper does not (see :mod:`regnet_tutorial.complexity`).
+  mmcls counts flops with mmcv's ``get_model_complexity_info`` on the feature extractor
+  only (no classifier), and that counter also counts batch norm, ReLU and pooling; the
+  paper does not (see :func:`mmcls_convention_flops` and :mod:`regnet_tutorial.complexity`).
 * **torchvision**: the metadata of the installed weights enums (``num_params``, ``_ops``
   in multiply-adds at the weights' evaluation crop size despite the "GFLOPS" label,
   accuracy and training recipe).
@@ -194,6 +195,33 @@ def mmcls_table() -> list[MmclsRow]:
     text = _read_shipped(MMCLS_README_FILE)
     source = f"{MMCLS_README_URL} (copy: regnet_tutorial/{MMCLS_README_FILE})"
     return parse_mmcls_table(text, source)
+
+
+def mmcls_convention_flops(name: str, resolution: int = 224) -> int:
+    """Flops of a registered model counted the way the mmclassification table counts them.
+
+    mmclassification's ``tools/analysis_tools/get_flops.py`` replaces the classifier's
+    forward with ``extract_feat`` (stem, stages, global pooling: no fully connected layer)
+    and runs mmcv's flop counter, whose hooks are those of the ``ptflops`` package: conv
+    multiply-adds (and bias adds) as the paper counts them, plus 2 operations per element
+    through an affine batch norm, 1 per ReLU output element and 1 per pooled input element.
+    We run ``ptflops`` on our network's feature extractor, built on the ``meta`` device
+    (shapes only, nothing is computed).
+    """
+    import torch
+    from ptflops import get_model_complexity_info
+    from torch import nn
+
+    from .models import create_model
+
+    with torch.device("meta"):
+        model = create_model(name).eval()
+    features = nn.Sequential(model.stem, model.stages, model.head.pool)
+    macs, _ = get_model_complexity_info(
+        features, (3, resolution, resolution), as_strings=False, print_per_layer_stat=False,
+        backend="pytorch", backend_specific_config={"count_functional": False},
+    )
+    return int(macs)
 
 
 def _read_shipped(relative_path: str) -> str:

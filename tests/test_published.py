@@ -7,15 +7,14 @@ shipped README) and torchvision's weights metadata. Nothing here is copied from 
 from __future__ import annotations
 
 import pytest
-import torch
-from torch import nn
 
-from regnet_tutorial import create_model, list_models
-from regnet_tutorial.complexity import model_complexity
+from regnet_tutorial import get_card, list_models
+from regnet_tutorial.complexity import model_complexity, stage_complexity
 from regnet_tutorial.published import (
     MmclsRow,
     PublishedTableError,
     agrees_at_printed_precision,
+    mmcls_convention_flops,
     mmcls_model_name,
     mmcls_table,
     parse_mmcls_table,
@@ -117,58 +116,40 @@ def test_mmcls_params_match_ours(row: MmclsRow) -> None:
     assert agrees_at_printed_precision(ours.params / 1e6, row.params_m), (ours.params, row.params_m)
 
 
-def _mmcv_extra_ops(name: str) -> int:
-    """What mmcv's flop counter adds to the paper's count, measured on the built network.
-
-    mmcv's ``get_model_complexity_info`` (which mmcls reports) counts conv multiply-adds and
-    bias adds as the paper does, and also: 2 per element through an affine BatchNorm, 1 per
-    ReLU output element, 1 per pooling input element; its Linear count omits the bias adds.
-    """
-    extra = 0
-
-    def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal extra
-        if isinstance(module, nn.BatchNorm2d):
-            extra += 2 * inputs[0].numel()
-        elif isinstance(module, nn.ReLU):
-            extra += output.numel()
-        elif isinstance(module, nn.AdaptiveAvgPool2d):
-            extra += inputs[0].numel()
-        elif isinstance(module, nn.Linear):
-            extra -= module.out_features
-
-    with torch.device("meta"):
-        model = create_model(name).eval()
-    for m in model.modules():
-        m.register_forward_hook(count)
-    with torch.no_grad():
-        model(torch.empty(1, 3, 224, 224, device="meta"))
-    return extra
+def _extra_ops_mmcv_counts(name: str) -> int:
+    """What mmcv's counter adds to the paper's count of the feature extractor, derived by
+    hand from the stage spec: 2 per batch-norm element (every conv of an X network is
+    followed by BN), 1 per ReLU output (stem; f.a, f.b and the block output of every
+    block), 1 per element entering the global pooling."""
+    spec = get_card(name).stages()
+    size = (224 - 1) // 2 + 1
+    bn = relu = spec.stem_width * size * size
+    w_in = spec.stem_width
+    for depth, w, stride in zip(spec.depths, spec.widths, spec.strides):
+        for i in range(depth):
+            s = stride if i == 0 else 1
+            out = (size - 1) // s + 1
+            a, b, c = w * size * size, w * out * out, w * out * out  # b = 1 for every RegNetX
+            proj = w * out * out if (i == 0 and (w_in != w or s != 1)) else 0
+            bn += a + b + c + proj
+            relu += a + b + c
+            size, w_in = out, w
+    return 2 * bn + relu + w_in * size * size
 
 
-def _flops_cases() -> list[object]:
-    cases: list[object] = []
-    for row in _trained_rows():
-        marks = ()
-        if row.display_name == "RegNetX-8.0GF":
-            # Ours under mmcv's convention is 8.0367 G, so 8.04 at 2 decimals; the table prints
-            # 8.03. Params (39.57) and the other seven rows agree, so this is not a counting
-            # convention we can identify. Strict: if it ever matches, this test says so.
-            marks = (pytest.mark.xfail(strict=True, reason="mmcls prints 8.03, mmcv convention gives 8.04"),)
-        cases.append(pytest.param(row, marks=marks, id=row.display_name))
-    return cases
-
-
-@pytest.mark.parametrize("row", _flops_cases())
-def test_mmcls_flops_are_ours_plus_what_mmcv_also_counts(row: MmclsRow) -> None:
-    # The table's flops are not the paper's count: for 7 of 8 rows our multiply-adds differ
-    # from the printed value at the printed precision (e.g. RegNetX-400MF: 0.398 vs 0.41),
-    # always below it. Adding the batch-norm, ReLU and pooling operations that mmcv counts
-    # reproduces the printed value.
-    ours = model_complexity(row.model_name).flops
-    assert ours / 1e9 < float(row.flops_g)
-    mmcv_style = ours + _mmcv_extra_ops(row.model_name)
-    assert agrees_at_printed_precision(mmcv_style / 1e9, row.flops_g), (mmcv_style, row.flops_g)
+@pytest.mark.parametrize("row", _trained_rows(), ids=lambda r: r.display_name)
+def test_mmcls_flops_match_in_mmcls_convention(row: MmclsRow) -> None:
+    # The table's flops are not the paper's count (RegNetX-400MF: 0.398 G multiply-adds vs a
+    # printed 0.41): mmcls counts its feature extractor (no classifier) with mmcv's counter,
+    # which also counts batch norm, ReLU and pooling. Counted that way, ours equal the table.
+    paper = model_complexity(row.model_name)
+    assert paper.flops / 1e9 < float(row.flops_g)
+    counted = mmcls_convention_flops(row.model_name)
+    assert agrees_at_printed_precision(counted / 1e9, row.flops_g), (counted, row.flops_g)
+    # ptflops (a second counter) against the analytic count: the paper's flops without the
+    # classifier, plus what mmcv adds, derived by hand from the stage spec.
+    classifier = stage_complexity(row.model_name)["head"].flops
+    assert counted == paper.flops - classifier + _extra_ops_mmcv_counts(row.model_name)
 
 
 # --- torchvision numbers against our counts ---------------------------------------------
