@@ -208,9 +208,15 @@ def mmcls_convention_flops(name: str, resolution: int = 224) -> int:
     We run ``ptflops`` on our network's feature extractor, built on the ``meta`` device
     (shapes only, nothing is computed).
     """
+    import warnings
+
     import torch
-    from ptflops import get_model_complexity_info
     from torch import nn
+
+    with warnings.catch_warnings():
+        # ptflops imports tqdm.auto, which warns in a Jupyter kernel without ipywidgets.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from ptflops import get_model_complexity_info
 
     from .models import create_model
 
