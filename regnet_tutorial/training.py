@@ -1,0 +1,238 @@
+"""Small pieces the training loop of chapter 05 calls that are not the tutorial's subject.
+
+A CSV tracker for Accelerate, the exponential moving average of the weights, precise
+BatchNorm statistics, per-sample seeded augmentation (so that a resumed run sees the
+same augmented images), a throughput meter and the run metadata written with each run.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate.tracking import GeneralTracker
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import Dataset, Subset
+
+from .env import environment_info, git_commit
+
+
+# --- per-sample seeded augmentation ------------------------------------------------------------
+
+class SeededAugmentation(Dataset):
+    """Wraps a map-style dataset so that sample ``i`` of epoch ``e`` is drawn with the random
+    state ``seed(base_seed, e, i)``: the augmentation is a pure function of (seed, epoch, index).
+
+    Why: a DataLoader draws a worker seed from the global RNG when an epoch starts and loads
+    one batch ahead, so the global random state saved in a checkpoint mid-epoch does not
+    reproduce the next batches' crops. With this wrapper a resumed run (which skips the
+    batches already seen) draws exactly the crops the uninterrupted run drew, for any
+    number of workers or processes. The epoch lives in shared memory so that persistent
+    DataLoader workers see :meth:`set_epoch`.
+    """
+
+    def __init__(self, dataset: Dataset, base_seed: int) -> None:
+        self.dataset = dataset
+        self.base_seed = int(base_seed)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws the next samples use."""
+        self._epoch.fill_(int(epoch))
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        epoch = int(self._epoch.item())
+        seed = (self.base_seed * 1_000_003 + epoch) * 100_000_007 + int(index)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed % (2**63))
+            return self.dataset[index]
+
+    def __getattr__(self, name: str) -> Any:  # expose .classes, .samples, ... of the wrapped set
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def random_subset(dataset: Dataset, count: int, seed: int) -> Subset:
+    """``count`` samples of ``dataset`` drawn without replacement by a generator seeded with ``seed``."""
+    generator = torch.Generator().manual_seed(int(seed) % (2**63))
+    order = torch.randperm(len(dataset), generator=generator)[: min(count, len(dataset))]  # type: ignore[arg-type]
+    return Subset(dataset, order.tolist())
+
+
+# --- exponential moving average and precise BN --------------------------------------------------
+
+def build_ema(model: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of ``model``'s parameters and buffers:
+    ``ema = decay * ema + (1 - decay) * weights`` after every optimizer step."""
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema_decay={decay!r} must lie in (0, 1), e.g. 0.9999; use 0 to switch EMA off.")
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+@torch.no_grad()
+def precise_bn(model: nn.Module, batches: Iterable[Any], num_batches: int, accelerator: Any = None) -> int:
+    """Recompute every BatchNorm's running mean and variance as the plain average over
+    ``num_batches`` training batches (pycls ``compute_precise_bn_stats``), averaged over all
+    processes when ``accelerator`` is given. Returns the number of batches used.
+
+    The model is left in the train/eval mode it was in.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns or num_batches <= 0:
+        return 0
+    momenta = {bn: bn.momentum for bn in bns}
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average = plain mean over the batches
+    was_training = model.training
+    model.train()
+    used = 0
+    for batch in itertools.islice(batches, num_batches):
+        images = batch[0] if isinstance(batch, (list, tuple)) else batch
+        model(images)
+        used += 1
+    for bn in bns:
+        bn.momentum = momenta[bn]
+        if accelerator is not None and accelerator.num_processes > 1:
+            bn.running_mean.copy_(accelerator.reduce(bn.running_mean, reduction="mean"))
+            bn.running_var.copy_(accelerator.reduce(bn.running_var, reduction="mean"))
+    model.train(was_training)
+    return used
+
+
+# --- logging ------------------------------------------------------------------------------------
+
+class CsvTracker(GeneralTracker):
+    """An Accelerate tracker that appends every logged value to ``<logging_dir>/metrics.csv`` as
+    rows ``step,name,value`` (long format: new metric names never change the header)."""
+
+    name = "csv"
+    requires_logging_directory = True
+    main_process_only = True
+
+    def __init__(self, run_name: str, logging_dir: str | os.PathLike) -> None:
+        super().__init__()
+        self.run_name = run_name
+        self.path = Path(logging_dir) / "metrics.csv"
+        self._file = None
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        is_new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+        if is_new:
+            csv.writer(self._file).writerow(["step", "name", "value"])
+            self._file.flush()
+
+    @property
+    def tracker(self) -> Any:
+        return self._file
+
+    def store_init_configuration(self, values: dict) -> None:
+        with open(self.path.parent / "hparams.json", "w", encoding="utf-8") as f:
+            json.dump(values, f, indent=2, sort_keys=True, default=str)
+
+    def log(self, values: dict, step: int | None = None, **kwargs: Any) -> None:
+        if self._file is None:
+            self.start()
+        writer = csv.writer(self._file)
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                value = value.item()
+            writer.writerow([step if step is not None else "", name, repr(value) if isinstance(value, float) else value])
+        self._file.flush()
+
+    def finish(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_metrics_csv(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
+    """The rows a :class:`CsvTracker` wrote, as ``{name: [(step, value), ...]}`` in file order."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            try:
+                value = float(row["value"])
+            except ValueError:
+                continue
+            step = int(row["step"]) if row["step"] else -1  # -1: logged without a step
+            series.setdefault(row["name"], []).append((step, value))
+    return series
+
+
+def flat_hparams(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with values TensorBoard's hparams accept (int, float, str, bool); others as text."""
+    return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in config.items()}
+
+
+class ThroughputMeter:
+    """Images per second over the images counted since the last :meth:`rate` call."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.start = time.perf_counter()
+
+    def update(self, images: int) -> None:
+        """Count ``images`` more images (over all processes)."""
+        self.images += images
+
+    def rate(self) -> float:
+        """Images per second since the previous call (or construction), then restart the window."""
+        now = time.perf_counter()
+        value = self.images / max(now - self.start, 1e-9)
+        self.images, self.start = 0, now
+        return value
+
+
+# --- run metadata and final export --------------------------------------------------------------
+
+def run_metadata(accelerator: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What produced a run: versions, git commit, processes, device, mixed precision."""
+    meta = {
+        "versions": environment_info(),
+        "git_commit": git_commit(),
+        "num_processes": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type),
+        "device": str(accelerator.device),
+        "mixed_precision": accelerator.mixed_precision,
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=_json_default)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

@@ -1,0 +1,39 @@
+"""Shared helpers for the tests that run scripts/train.py and scripts/evaluate.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+TRAIN = REPO / "scripts" / "train.py"
+EVALUATE = REPO / "scripts" / "evaluate.py"
+
+# A small registered model at 32 px on the tiny dataset: ~0.1 s per step on one CPU core.
+TINY_OVERRIDES = [
+    "crop_size=32", "eval_resize=36", "eval_batch_size=16", "num_workers=0", "lr_per_128=0.4",
+    "log_every=1", "warmup_epochs=1", "zero_init_last_bn=true",
+]
+
+
+def cpu_env(**extra: str) -> dict[str, str]:
+    """The environment for a child run: one thread per process (deterministic and fair on 2 cores)."""
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", TOKENIZERS_PARALLELISM="false")
+    env.pop("REGNET_TUTORIAL_CRASH_AT", None)
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in the repository root and capture its output."""
+    return subprocess.run(cmd, cwd=REPO, env=env or cpu_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def train_cmd(data: Path, output_dir: Path, *overrides: str, config: str = "configs/regnetx_200mf.yaml") -> list[str]:
+    """``python scripts/train.py`` with the tiny settings and ``overrides``."""
+    return [sys.executable, str(TRAIN), "--config", config, "--data", str(data),
+            "--output_dir", str(output_dir), *TINY_OVERRIDES, *overrides]

@@ -1,0 +1,110 @@
+"""A real 2-process run of scripts/train.py (two gloo CPU processes under `accelerate launch`),
+and the learning rate of every optimizer step for 1 and 2 processes at the same total batch."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+
+import pytest
+from safetensors.torch import load_file
+
+from regnet_tutorial import checkpointing as ckpt
+from regnet_tutorial.models import create_model
+from regnet_tutorial.schedule import lr_at
+from regnet_tutorial.tiny_dataset import make_tiny_dataset
+from regnet_tutorial.training import read_metrics_csv
+
+from _train_helpers import TINY_OVERRIDES, TRAIN, VENV_BIN, cpu_env, run, train_cmd
+
+pytestmark = pytest.mark.slow
+
+TOTAL_BATCH = 16
+RUN = ["epochs=2", "keep_last=1"]  # 128 images: 8 optimizer steps per epoch
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("mp_data"), num_classes=4, train_per_class=32,
+                             val_per_class=10, image_size=40)
+
+
+@pytest.fixture(scope="module")
+def two_process_run(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("two_processes")
+    cmd = [str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), str(TRAIN),
+           "--config", "configs/regnetx_200mf.yaml", "--data", str(data), "--output_dir", str(out),
+           *TINY_OVERRIDES, *RUN, f"batch_size={TOTAL_BATCH // 2}"]
+    result = run(cmd, env=cpu_env(ACCELERATE_USE_CPU="1"), timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def one_process_run(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("one_process")
+    result = run(train_cmd(data, out, *RUN, f"batch_size={TOTAL_BATCH}"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_two_processes_ran_and_learned(two_process_run):
+    out, result = two_process_run
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["num_processes"] == 2  # written by the run itself from accelerator.num_processes
+    assert meta["recipe"]["total_batch"] == TOTAL_BATCH
+    assert "8 per process x 2 process(es)" in result.stdout
+    final = json.loads((out / "final.json").read_text())
+    history = final["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["train_loss"] < math.log(4)  # below the loss of guessing among 4 classes
+    assert history[-1]["val_top1"] > 25.0 + 15.0  # chance is 25% for 4 balanced classes
+    assert history[-1]["val_count"] == 40  # every val image counted once over both processes
+
+
+def test_two_process_run_wrote_checkpoints_logs_and_weights(two_process_run):
+    out, _ = two_process_run
+    checkpoints = ckpt.list_checkpoints(out)
+    assert checkpoints and checkpoints[-1].name == "step_00000016"
+    newest = checkpoints[-1]
+    for name in ("model.safetensors", "optimizer.bin", "random_states_0.pkl", "random_states_1.pkl",
+                 ckpt.MARKER):
+        assert (newest / name).is_file(), name  # one RNG state per process
+    series = read_metrics_csv(out / "logs" / "metrics.csv")
+    assert len(series["train/loss"]) == 16
+    assert list((out / "logs" / "train").glob("events.out.tfevents.*")), "no TensorBoard event file"
+    weights = load_file(out / "model.safetensors")
+    expected = create_model("regnetx_200mf", num_classes=4).state_dict()
+    assert {k: tuple(v.shape) for k, v in weights.items()} == {k: tuple(v.shape) for k, v in expected.items()}
+    assert (out / "config.yaml").is_file()
+
+
+def _logged_lrs(out):
+    return read_metrics_csv(out / "logs" / "metrics.csv")["train/lr"]
+
+
+@pytest.mark.parametrize("which", ["one_process_run", "two_process_run"])
+def test_lr_of_every_step_follows_the_recipe(which, request):
+    run_dir = request.getfixturevalue(which)
+    out = run_dir[0] if isinstance(run_dir, tuple) else run_dir
+    logged = _logged_lrs(out)
+    total, warmup = 16, 8  # 2 epochs x 128 // 16 steps, 1 warmup epoch
+    peak = 0.4 * TOTAL_BATCH / 128  # lr_per_128 x total batch / 128
+    assert [s for s, _ in logged] == list(range(total))
+    for step, lr in logged:
+        assert lr == pytest.approx(lr_at(step, total, warmup, peak, 0.1), rel=1e-12, abs=1e-15)
+    assert logged[0][1] == pytest.approx(0.1 * peak) and logged[warmup][1] == pytest.approx(peak)
+
+
+def test_one_and_two_processes_log_the_same_schedule(one_process_run, two_process_run):
+    assert _logged_lrs(one_process_run) == _logged_lrs(two_process_run[0])
