@@ -34,15 +34,6 @@ from regnet_tutorial.convert import (
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small models: one intra-op thread is as fast, and does not fight pytest-xdist workers.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def randomised(name: str, seed: int = 0, **kwargs) -> nn.Module:
     """A model whose every tensor, BN statistics included, holds distinct random values,
     so that a tensor placed under the wrong (same-shaped) key changes the result."""

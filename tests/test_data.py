@@ -37,15 +37,6 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              image_size=32)
 
 
-@pytest.fixture
-def one_thread():
-    """Small convolutions run faster on one thread, and two test workers share two cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def copy_dataset(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
@@ -257,7 +248,7 @@ def test_tiny_dataset_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert len(list((tmp_path / "t").rglob("*.JPEG"))) == 6
 
 
-def test_tiny_dataset_is_learnable_by_a_tiny_cnn(tmp_path: Path, one_thread: None) -> None:
+def test_tiny_dataset_is_learnable_by_a_tiny_cnn(tmp_path: Path) -> None:
     """Two epochs of a two-layer CNN on the augmented images separate the classes well,
     while chance is 25%: the labels carry signal the real pipeline preserves."""
     torch.manual_seed(0)

@@ -45,16 +45,6 @@ def _cases(mapping: dict[str, str]) -> list:
     ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # One intra-op thread: under pytest-xdist the cores are already taken, and on a busy
-    # 2-core machine OpenMP's spinning threads made these tests ~10x slower (measured).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def randomise_batchnorm(model: nn.Module, generator: torch.Generator) -> None:
     """Give every BN its own random scale, shift and running statistics."""
     with torch.no_grad():
