@@ -3,10 +3,10 @@
 Three sources, all readable offline:
 
 * **pycls** (the paper's code): the RegNetX/RegNetY tables of its ``MODEL_ZOO.md``,
-  shipped as ``regnet_tutorial/data/pycls_model_zoo.csv`` with the values as printed
+  shipped as ``regnet_tutorial/published_data/pycls_model_zoo.csv`` with the values as printed
   (flops in billions of multiply-adds, params and acts in millions, top-1 error).
 * **mmclassification** (OpenMMLab): the results table of ``configs/regnet/README.md``,
-  shipped verbatim as ``regnet_tutorial/data/mmcls_regnet_README.md``. Params and flops
+  shipped verbatim as ``regnet_tutorial/published_data/mmcls_regnet_README.md``. Params and flops
   are kept as the printed strings, so their precision is the printed number of decimals.
   Rows marked ``*`` are the paper's own (pycls) weights converted and re-evaluated.
   mmcls counts flops with mmcv's ``get_model_complexity_info`` on the feature extractor
@@ -30,10 +30,10 @@ from importlib import resources
 from .models import MODEL_CARDS, get_card
 
 MMCLS_README_URL = "https://github.com/open-mmlab/mmclassification/blob/master/configs/regnet/README.md"
-MMCLS_README_FILE = "data/mmcls_regnet_README.md"
+MMCLS_README_FILE = "published_data/mmcls_regnet_README.md"
 """The shipped copy of the mmcls README, relative to the package."""
 
-PYCLS_ZOO_FILE = "data/pycls_model_zoo.csv"
+PYCLS_ZOO_FILE = "published_data/pycls_model_zoo.csv"
 """The shipped copy of pycls's model-zoo numbers; its first comment line names the source."""
 
 TORCHVISION_DOCS_URL = "https://pytorch.org/vision/stable/models/regnet.html"

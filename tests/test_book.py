@@ -43,7 +43,7 @@ CITED_KEYS = (
     "loshchilov2017sgdr",
 )
 # The seed table as shipped with the package (a verbatim copy of shared/reference/...).
-MMCLS_README = ROOT / "regnet_tutorial" / "data" / "mmcls_regnet_README.md"
+MMCLS_README = ROOT / "regnet_tutorial" / "published_data" / "mmcls_regnet_README.md"
 
 
 # --------------------------------------------------------------------------- sources

@@ -25,7 +25,7 @@ from regnet_tutorial.recipe import (
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
-MMCLS_README = Path(regnet_tutorial.__file__).parent / "data" / "mmcls_regnet_README.md"
+MMCLS_README = Path(regnet_tutorial.__file__).parent / "published_data" / "mmcls_regnet_README.md"
 
 
 def test_defaults_are_the_papers_recipe() -> None:
