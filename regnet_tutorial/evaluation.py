@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 @torch.no_grad()

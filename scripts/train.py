@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import ProjectConfiguration
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from regnet_tutorial import checkpointing as ckpt
 from regnet_tutorial.checkpoint_io import save_safetensors
