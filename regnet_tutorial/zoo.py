@@ -1,7 +1,9 @@
 """The model zoo: every registered RegNet with its design-space point, our complexity count
 and the published numbers for it, each with its source.
 
-Run ``python -m regnet_tutorial.zoo [--format markdown|csv] [--resolution N]`` to print it.
+Run ``python -m regnet_tutorial.zoo [--format markdown|csv] [--resolution N] [--columns summary|all]``
+to print it. The markdown view shows a readable summary by default, with each published
+number's source listed once below the table; ``--columns all`` (the csv default) has every column.
 Our columns (``params_m``, ``flops_g``, ``acts_m``) are computed from the spec at the
 chosen resolution; published columns are quoted as published (pycls and mmcls at 224,
 torchvision at ``tv_resolution``) and never feed our computation.
@@ -43,7 +45,19 @@ COLUMNS: tuple[str, ...] = (
 """The table's columns. ``pycls_*`` are the paper's own numbers (pycls model zoo);
 ``mmcls_pycls_*`` quote mmcls's re-evaluation of the paper's weights."""
 
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "name", "rounding", "d", "w0", "wa", "wm", "g", "depths", "widths",
+    "params_m", "flops_g", "acts_m",
+    "pycls_params_m", "pycls_flops_b", "pycls_top1_error", "mmcls_top1",
+    "tv_params_m", "tv_gflops", "tv_top1", "sources",
+)
+"""The markdown default: design, our counts, the headline published numbers and, in
+``sources``, the numbers of the footnotes that give where each published number comes from."""
+
+_SOURCE_COLUMNS = ("pycls_source", "mmcls_source", "tv_source")
+
 FORMATS = ("markdown", "csv")
+COLUMN_SETS = ("summary", "all")
 
 # Decimals shown in the markdown table; csv keeps full precision.
 _MARKDOWN_DECIMALS = {"params_m": 2, "flops_g": 3, "acts_m": 2, "tv_params_m": 2}
@@ -150,14 +164,24 @@ def _markdown_cell(column: str, value: object) -> str:
     return text.replace("|", "\\|")
 
 
-def format_markdown(table: list[dict[str, object]]) -> str:
-    """The table as a GitHub-flavoured markdown table."""
+def format_markdown(table: list[dict[str, object]], columns: Sequence[str] = COLUMNS) -> str:
+    """The table as a GitHub-flavoured markdown table with ``columns``.
+
+    A ``sources`` column holds footnote numbers; the footnotes, one per distinct source of a
+    published number, follow the table.
+    """
+    footnotes: dict[str, int] = {}
     lines = [
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
     ]
     for row in table:
-        lines.append("| " + " | ".join(_markdown_cell(c, row[c]) for c in COLUMNS) + " |")
+        refs = [footnotes.setdefault(str(row[c]), len(footnotes) + 1) for c in _SOURCE_COLUMNS if row[c]]
+        cells = {**row, "sources": " ".join(f"[{n}]" for n in refs)}
+        lines.append("| " + " | ".join(_markdown_cell(c, cells[c]) for c in columns) + " |")
+    if "sources" in columns:
+        lines += ["", "Sources of the published numbers:", ""]
+        lines += [f"[{n}] {source}" for source, n in footnotes.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -186,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--resolution", type=_positive_int, default=224,
         help="input side in pixels for our params/flops/acts (default: 224)",
     )
+    parser.add_argument(
+        "--columns", choices=COLUMN_SETS, default=None,
+        help="summary (the markdown default) or all (the csv default; csv always has all)",
+    )
     return parser
 
 
@@ -193,7 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print the zoo table; returns the exit status."""
     args = build_parser().parse_args(argv)
     table = zoo_table(args.resolution)
-    text = format_csv(table) if args.format == "csv" else format_markdown(table)
+    if args.format == "csv":
+        text = format_csv(table)
+    else:
+        text = format_markdown(table, COLUMNS if args.columns == "all" else SUMMARY_COLUMNS)
     sys.stdout.write(text)
     return 0
 

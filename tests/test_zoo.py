@@ -12,7 +12,7 @@ import pytest
 from regnet_tutorial import MODEL_CARDS, get_card
 from regnet_tutorial.complexity import model_complexity
 from regnet_tutorial.published import mmcls_table, pycls_model_zoo
-from regnet_tutorial.zoo import COLUMNS, main, zoo_table
+from regnet_tutorial.zoo import COLUMNS, SUMMARY_COLUMNS, main, zoo_table
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -81,8 +81,8 @@ def test_resolution_changes_our_flops_only(capsys: pytest.CaptureFixture[str]) -
         )
 
 
-def test_markdown_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
-    lines = _run([], capsys).splitlines()
+def test_markdown_is_the_default_with_every_column_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _run(["--columns", "all"], capsys).splitlines()
     assert len(lines) == 2 + 39
     assert lines[0] == "| " + " | ".join(COLUMNS) + " |"
     assert all(line.startswith("|") and line.endswith("|") for line in lines)
@@ -90,6 +90,20 @@ def test_markdown_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert {line.replace("\\|", "").count("|") for line in lines} == {len(COLUMNS) + 1}
     x400 = next(line for line in lines if line.startswith("| regnetx_400mf |"))
     assert "[link](https://download.openmmlab.com/" in x400
+
+
+def test_markdown_summary_cites_each_source_once(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _run([], capsys)
+    table, notes = text.split("\nSources of the published numbers:\n")
+    rows = table.strip().splitlines()
+    assert rows[0] == "| " + " | ".join(SUMMARY_COLUMNS) + " |" and len(rows) == 2 + 39
+    footnotes = dict(line.split(" ", 1) for line in notes.strip().splitlines())
+    # pycls, mmcls, and one torchvision weights entry per torchvision builder (15).
+    assert len(footnotes) == 2 + 15
+    cited = {ref for row in rows[2:] for ref in row.rstrip(" |").rsplit("|", 1)[1].split()}
+    assert cited == set(footnotes)
+    x400 = next(r for r in rows if r.startswith("| regnetx_400mf |"))
+    assert "MODEL_ZOO.md" in footnotes[x400.rstrip(" |").rsplit("|", 1)[1].split()[0]]
 
 
 @pytest.mark.parametrize(
