@@ -110,6 +110,7 @@ def test_markdown_summary_cites_each_source_once(capsys: pytest.CaptureFixture[s
     ("argv", "message"),
     [
         (["--format", "json"], "invalid choice: 'json'"),
+        (["--columns", "some"], "invalid choice: 'some'"),
         (["--resolution", "0"], "not a positive integer"),
         (["--resolution", "-5"], "not a positive integer"),
         (["--resolution", "abc"], "not a positive integer"),
