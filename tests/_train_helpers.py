@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,22 @@ def train_cmd(data: Path, output_dir: Path, *overrides: str, config: str = "conf
     """``python scripts/train.py`` with the tiny settings and ``overrides``."""
     return [sys.executable, str(TRAIN), "--config", config, "--data", str(data),
             "--output_dir", str(output_dir), *TINY_OVERRIDES, *overrides]
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface for the processes' rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_two_cpu_processes(script_cmd: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
+    """``accelerate launch`` ``script_cmd`` (a script path and its arguments) as 2 gloo CPU processes.
+
+    ``ACCELERATE_USE_CPU=1`` is what makes ``--multi_gpu --num_processes 2`` start two
+    processes on a machine without a GPU; the scripts record the count they saw.
+    """
+    cmd = [str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), *script_cmd]
+    return run(cmd, env=cpu_env(ACCELERATE_USE_CPU="1"), timeout=timeout)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import socket
 
 import pytest
 import torch
@@ -16,15 +15,9 @@ from regnet_tutorial.data import eval_transform, load_split
 from regnet_tutorial.models import create_model
 from regnet_tutorial.tiny_dataset import make_tiny_dataset
 
-from _train_helpers import EVALUATE, VENV_BIN, cpu_env, run
+from _train_helpers import EVALUATE, launch_two_cpu_processes
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +56,7 @@ def _plain_top1(model, data):
 
 def test_two_processes_count_every_image_once(setup):
     root, data, model = setup
-    two = run([str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(free_port()), *_evaluate_cmd(root, data, root / "two.json")],
-              env=cpu_env(ACCELERATE_USE_CPU="1"))
+    two = launch_two_cpu_processes(_evaluate_cmd(root, data, root / "two.json"))
     assert two.returncode == 0, two.stderr[-3000:]
     m2 = json.loads((root / "two.json").read_text())
     assert m2["processes"] == 2

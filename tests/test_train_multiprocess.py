@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 
 import pytest
 from safetensors.torch import load_file
@@ -16,18 +15,12 @@ from regnet_tutorial.schedule import lr_at
 from regnet_tutorial.tiny_dataset import make_tiny_dataset
 from regnet_tutorial.training import read_metrics_csv
 
-from _train_helpers import TINY_OVERRIDES, TRAIN, VENV_BIN, cpu_env, run, train_cmd
+from _train_helpers import TINY_OVERRIDES, TRAIN, launch_two_cpu_processes, run, train_cmd
 
 pytestmark = pytest.mark.slow
 
 TOTAL_BATCH = 16
 RUN = ["epochs=2", "keep_last=1"]  # 128 images: 8 optimizer steps per epoch
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +32,11 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def two_process_run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("two_processes")
-    cmd = [str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()), str(TRAIN),
-           "--config", "configs/regnetx_200mf.yaml", "--data", str(data), "--output_dir", str(out),
-           *TINY_OVERRIDES, *RUN, f"batch_size={TOTAL_BATCH // 2}"]
-    result = run(cmd, env=cpu_env(ACCELERATE_USE_CPU="1"), timeout=300)
+    result = launch_two_cpu_processes(
+        [str(TRAIN), "--config", "configs/regnetx_200mf.yaml", "--data", str(data), "--output_dir", str(out),
+         *TINY_OVERRIDES, *RUN, f"batch_size={TOTAL_BATCH // 2}"],
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return out, result
 
