@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from .atomic import atomic_path
 
 EXPECTED = (
     "a PyTorch checkpoint written by torch.save (.pth, .pt, .pyth) or a .safetensors file"
@@ -91,15 +92,8 @@ def save_safetensors(
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot write {path}: the folder {path.parent} does not exist.")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    # A temporary file in the same folder, so that os.replace is an atomic rename.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={"format": "pt", **metadata})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 
+from .atomic import write_text_atomic
+
 EXPORT_TAG = "export"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXPORTS: dict[str, str] = {
@@ -75,10 +77,7 @@ def export_all(root: str | os.PathLike = REPO_ROOT, check: bool = False) -> list
                     fromfile=f"{script} (committed)", tofile=f"{script} (exported from {notebook})",
                 )) or f"{script} is missing\n")
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(expected, encoding="utf-8")
-        os.replace(tmp, target)
+        write_text_atomic(target, expected)
     return diffs
 
 

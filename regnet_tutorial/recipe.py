@@ -16,10 +16,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 import re
 import sys
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -29,6 +27,7 @@ from typing import Any, Literal
 
 import yaml
 
+from .atomic import write_text_atomic
 from .models import MODEL_CARDS, ModelCard
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
@@ -313,18 +312,6 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def config_to_yaml(cfg: TrainConfig, comment: str | None = None) -> str:
     """The YAML text :func:`save_config` writes, with ``comment`` as leading ``#`` lines."""
     header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines()) if comment else ""
@@ -334,7 +321,7 @@ def config_to_yaml(cfg: TrainConfig, comment: str | None = None) -> str:
 def save_config(cfg: TrainConfig, path: str | Path, comment: str | None = None) -> Path:
     """Write ``cfg`` to ``path`` as YAML (atomically: a temporary file, then a rename)."""
     path = Path(path)
-    _atomic_write_text(path, config_to_yaml(cfg, comment))
+    write_text_atomic(path, config_to_yaml(cfg, comment))
     return path
 
 

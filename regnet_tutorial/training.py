@@ -23,6 +23,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset, Subset
 
+from .atomic import write_text_atomic
 from .env import environment_info, git_commit
 
 
@@ -217,15 +218,7 @@ def run_metadata(accelerator: Any, extra: Mapping[str, Any] | None = None) -> di
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=_json_default)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:
