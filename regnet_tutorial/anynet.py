@@ -33,7 +33,7 @@ class AnyNet(nn.Module):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DesignSpaceError(f"{name}={value!r} is invalid: {name} must be an integer >= 1.")
         self.spec = spec
-        self.stem = Stem(in_channels, spec.stem_width)
+        self.stem = Stem(in_channels, spec.stem_width, spec.stem_stride)
         self.stages = nn.Sequential()
         w_in = spec.stem_width
         for i in range(spec.num_stages):

@@ -35,10 +35,13 @@ class ConvBNReLU(ConvBN):
 
 
 class Stem(ConvBNReLU):
-    """The stem: a 3x3 stride-2 convolution to ``w_out`` (32) channels, BN, ReLU."""
+    """The stem: a 3x3 stride-2 convolution to ``w_out`` (32) channels, BN, ReLU.
 
-    def __init__(self, w_in: int = 3, w_out: int = 32) -> None:
-        super().__init__(w_in, w_out, kernel_size=3, stride=2)
+    ``stride=1`` gives the small-image skeleton's stem (a deviation from the paper).
+    """
+
+    def __init__(self, w_in: int = 3, w_out: int = 32, stride: int = 2) -> None:
+        super().__init__(w_in, w_out, kernel_size=3, stride=stride)
 
 
 class SqueezeExcitation(nn.Module):

@@ -126,9 +126,9 @@ def stage(
     return total, size
 
 
-def stem(size: int, w_in: int, w_out: int) -> tuple[Complexity, int]:
-    """The stem: a 3x3 stride-2 convolution with batch norm."""
-    return conv_bn(size, w_in, w_out, 3, stride=2)
+def stem(size: int, w_in: int, w_out: int, stride: int = 2) -> tuple[Complexity, int]:
+    """The stem: a 3x3 convolution with batch norm, stride 2 (1 in the small-image skeleton)."""
+    return conv_bn(size, w_in, w_out, 3, stride=stride)
 
 
 def head(w_in: int, num_classes: int) -> Complexity:
@@ -165,7 +165,7 @@ def stage_complexity(
         _check_positive_int(name, value)
     spec = _as_spec(spec)
     parts: dict[str, Complexity] = {}
-    parts["stem"], size = stem(resolution, in_channels, spec.stem_width)
+    parts["stem"], size = stem(resolution, in_channels, spec.stem_width, spec.stem_stride)
     w_in = spec.stem_width
     for i in range(spec.num_stages):
         parts[f"s{i + 1}"], size = stage(

@@ -115,7 +115,10 @@ class RegNetParams:
 class StageSpec:
     """The per-stage description of an AnyNet: what the paper's Figure 3 draws.
 
-    All tuples have one entry per stage. ``stem_width`` is the stem's output width.
+    All tuples have one entry per stage. ``stem_width`` is the stem's output width and
+    ``stem_stride`` the stride of its 3x3 convolution: 2 in the paper's ImageNet skeleton; 1 in
+    the small-image skeleton for 28-32 px inputs (:mod:`regnet_tutorial.sweep.spaces`), a
+    deviation from the paper that keeps small images from shrinking to nothing.
     """
 
     depths: tuple[int, ...]
@@ -125,8 +128,10 @@ class StageSpec:
     strides: tuple[int, ...]
     se_ratio: float = 0.0
     stem_width: int = 32
+    stem_stride: int = 2
 
     def __post_init__(self) -> None:
+        _check_real("stem_stride", self.stem_stride, "1 or 2", self.stem_stride in (1, 2))
         n = len(self.depths)
         fields = ("widths", "group_widths", "bottleneck_multipliers", "strides")
         if not 1 <= n <= MAX_STAGES:

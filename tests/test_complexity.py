@@ -75,11 +75,15 @@ def _flops_and_acts(model: AnyNet, resolution: int, in_channels: int) -> dict[st
 
 
 def measure(
-    name: str, resolutions: tuple[int, ...], num_classes: int = 1000, in_channels: int = 3
+    name: str | StageSpec, resolutions: tuple[int, ...], num_classes: int = 1000, in_channels: int = 3
 ) -> tuple[int, dict[int, dict[str, Complexity]]]:
-    """Build ``name`` on the meta device; its parameter count and per-part complexity at each resolution."""
+    """Build ``name`` (or a spec) on the meta device; its parameter count and per-part complexity
+    at each resolution."""
     with torch.device("meta"):
-        model = create_model(name, num_classes=num_classes, in_channels=in_channels).eval()
+        if isinstance(name, StageSpec):
+            model = AnyNet(name, num_classes=num_classes, in_channels=in_channels).eval()
+        else:
+            model = create_model(name, num_classes=num_classes, in_channels=in_channels).eval()
     total_params = sum(p.numel() for p in model.parameters())
     params = {
         part: sum(p.numel() for p in model.get_submodule(_submodule_name(part)).parameters())
@@ -115,6 +119,26 @@ def test_other_inputs_and_classifiers(name: str, resolution: int, num_classes: i
     ours = stage_complexity(name, resolution, num_classes, in_channels)
     assert ours == measured[resolution]
     assert sum(cx.params for cx in ours.values()) == total_params
+
+
+SMALL_SKELETON_SPECS = [
+    # The small-image skeleton (stem stride 1) with 1 to 4 stages, mixed b and g.
+    StageSpec((2,), (48,), (16,), (1.0,), (2,), stem_stride=1),
+    StageSpec((1, 3), (24, 64), (4, 8), (0.5, 1.0), (2, 2), stem_stride=1),
+    StageSpec((1, 2, 4, 1), (16, 48, 96, 256), (2, 8, 24, 32), (0.25, 1.0, 0.5, 1.0), (2, 2, 2, 2),
+              se_ratio=0.25, stem_width=16, stem_stride=1),
+]
+
+
+@pytest.mark.parametrize("spec", SMALL_SKELETON_SPECS, ids=["1stage", "2stages", "4stages"])
+@pytest.mark.parametrize(("resolution", "in_channels"), [(28, 1), (32, 3)])
+def test_small_skeleton_matches_the_built_network(spec: StageSpec, resolution: int, in_channels: int) -> None:
+    total_params, measured = measure(spec, (resolution,), 10, in_channels)
+    ours = stage_complexity(spec, resolution, 10, in_channels)
+    assert ours == measured[resolution]
+    assert sum(cx.params for cx in ours.values()) == total_params
+    # Stride 1 in the stem keeps the full 28 x 28 map: its output has resolution**2 * width elements.
+    assert ours["stem"].acts == resolution**2 * spec.stem_width
 
 
 def test_parts_are_stem_stages_head_and_add_up() -> None:
