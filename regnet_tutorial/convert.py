@@ -14,6 +14,17 @@ mmcls          ``backbone.layer1.0.conv2.weight``
 this package   ``stages.s1.b1.f.b.conv.weight``
 =============  ==============================================
 
+Channel order. pycls and mmclassification train RegNet on **BGR** images (OpenCV decoding;
+pycls normalises with its ``_MEAN``/``_SD`` "in BGR order", mmcls with
+``mean=[103.53, 116.28, 123.675], std=[57.375, 57.12, 58.395], to_rgb=False``). Those are the
+ImageNet per-colour statistics, listed blue first, so their normalised BGR image is exactly our
+normalised RGB image with its channels reversed. Converting their weights therefore also reverses
+the stem convolution's input channels (``weight[:, [2, 1, 0]]``): the converted model takes this
+tutorial's RGB input, normalised with the RGB ImageNet mean and std
+(:data:`regnet_tutorial.data.IMAGENET_MEAN`, :data:`~regnet_tutorial.data.IMAGENET_STD`), and gives
+what the original gives on the BGR image, ``ours(rgb) == upstream(bgr)`` up to float rounding.
+torchvision and timm train on RGB; their weights are only renamed.
+
 Loading into a model is strict: a mismatch is reported key by key, together with the
 registered models whose shapes the checkpoint does fit (:func:`identify_model`).
 """
@@ -43,8 +54,8 @@ from .models import MODEL_CARDS, create_model
 Source = Literal["torchvision", "timm", "pycls", "mmcls", "regnet_tutorial"]
 
 __all__ = [
-    "CheckpointFormatError", "CheckpointMismatchError", "KeyLayout", "LAYOUTS", "Source",
-    "convert_state_dict", "detect_source", "identify_model", "load_checkpoint_file",
+    "BGR_SOURCES", "CheckpointFormatError", "CheckpointMismatchError", "KeyLayout", "LAYOUTS", "Source",
+    "bgr_stem_to_rgb", "convert_state_dict", "detect_source", "identify_model", "load_checkpoint_file",
     "load_safetensors", "load_safetensors_metadata", "load_state_dict_strict",
     "save_safetensors", "unwrap_checkpoint",
 ]
@@ -152,6 +163,9 @@ LAYOUTS: dict[str, KeyLayout] = {
     )
 }
 
+BGR_SOURCES: frozenset[str] = frozenset({"pycls", "mmcls"})
+"""Libraries whose RegNet weights were trained on BGR images (see the module docstring)."""
+
 # Training checkpoints keep the weights under one of these keys: pycls ("model_state"),
 # mmcls/mmpretrain and Lightning ("state_dict"), timm's and many other training scripts ("model").
 WRAPPER_KEYS = ("model_state", "state_dict", "model")
@@ -190,11 +204,19 @@ def unwrap_checkpoint(checkpoint: Mapping[str, object]) -> dict[str, torch.Tenso
     return state_dict
 
 
-def convert_state_dict(state_dict: Mapping[str, object], source: Source) -> dict[str, torch.Tensor]:
+def convert_state_dict(
+    state_dict: Mapping[str, object], source: Source, rgb_input: bool = True,
+) -> dict[str, torch.Tensor]:
     """Rename a ``source`` library's RegNet weights into this package's layout.
 
     Accepts a state dict or a whole checkpoint dict (see :func:`unwrap_checkpoint`).
     BN layers without a ``num_batches_tracked`` counter get one set to 0.
+
+    For the BGR-trained sources (:data:`BGR_SOURCES`: pycls, mmcls) the stem convolution's
+    input channels are reversed as well (:func:`bgr_stem_to_rgb`), so the converted model takes
+    RGB images normalised with the RGB ImageNet mean and std and gives what the original gives
+    on the same images in BGR. ``rgb_input=False`` keeps their BGR input order (only for
+    feeding the model BGR images yourself).
     """
     layout = _layout(source)
     tensors = unwrap_checkpoint(state_dict)
@@ -218,7 +240,30 @@ def convert_state_dict(state_dict: Mapping[str, object], source: Source) -> dict
             f"{len(unknown)} of {len(tensors)} keys are not {source} RegNet keys, "
             f"e.g. {_preview(unknown, 3)}.{hint}"
         )
+    if source in BGR_SOURCES and rgb_input:
+        converted = bgr_stem_to_rgb(converted)
     return _with_bn_counters(converted)
+
+
+def bgr_stem_to_rgb(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state_dict`` (our layout) with the stem convolution's input channels reversed.
+
+    A network trained on BGR images then takes RGB ones: the first convolution sums over
+    input channels, so reversing its weights' channel axis is the same as reversing the
+    image's. The normalisation must be the same per colour (it is for pycls and mmcls:
+    the ImageNet statistics, listed in BGR order). Other tensors are shared, not copied; a
+    state dict without the stem is returned as it is (strict loading reports it missing).
+    """
+    key = "stem.conv.weight"
+    if key not in state_dict:
+        return dict(state_dict)
+    weight = state_dict[key]
+    if weight.dim() != 4 or weight.shape[1] != 3:
+        raise CheckpointFormatError(
+            f"{key} has shape {tuple(weight.shape)}, not (out, 3, k, k): only a 3-channel colour stem "
+            "can be switched from BGR to RGB input. Pass rgb_input=False to keep the weights as they are."
+        )
+    return {**state_dict, key: weight[:, [2, 1, 0]].contiguous()}
 
 
 def detect_source(state_dict: Mapping[str, object]) -> str | None:
@@ -230,8 +275,11 @@ def detect_source(state_dict: Mapping[str, object]) -> str | None:
     return None
 
 
-def load_checkpoint_file(path: str | os.PathLike, source: Source) -> dict[str, torch.Tensor]:
-    """Read a ``source`` library's checkpoint file (never executing code) and convert it.
+def load_checkpoint_file(
+    path: str | os.PathLike, source: Source, rgb_input: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Read a ``source`` library's checkpoint file (never executing code) and convert it
+    (:func:`convert_state_dict`: pycls and mmcls weights are switched to RGB input).
 
     ``.pth``/``.pt``/``.pyth`` files are opened with ``torch.load(weights_only=True)``,
     ``.safetensors`` files with safetensors.
@@ -239,7 +287,7 @@ def load_checkpoint_file(path: str | os.PathLike, source: Source) -> dict[str, t
     _layout(source)  # reject a bad source before touching the file
     checkpoint = read_checkpoint(path)
     try:
-        return convert_state_dict(checkpoint, source)  # type: ignore[arg-type]
+        return convert_state_dict(checkpoint, source, rgb_input)  # type: ignore[arg-type]
     except CheckpointFormatError as err:
         raise CheckpointFormatError(f"{path}: {err}") from err
 

@@ -10,9 +10,12 @@ the documented naming rules, by a key-name generator written independently of
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+import timm
 import torch
 from PIL import Image
 from torch import nn
@@ -121,9 +124,17 @@ def _round_trip(tmp_path: Path, model_name: str, names: dict[str, str], wrap, fi
     converted = load_checkpoint_file(path, source)
     assert set(converted) == set(ours)
     for theirs, mine in names.items():
-        assert torch.equal(converted[mine], foreign[theirs]), f"{theirs} did not land on {mine}"
-    fresh = load_state_dict_strict(create_model(model_name), converted)
-    assert torch.equal(outputs(fresh), outputs(original))
+        expected = foreign[theirs]
+        if mine == "stem.conv.weight":  # BGR-trained: the stem's input channels come reversed
+            expected = torch.stack([expected[:, 2], expected[:, 1], expected[:, 0]], dim=1)
+        assert torch.equal(converted[mine], expected), f"{theirs} did not land on {mine}"
+    fresh = load_state_dict_strict(create_model(model_name), converted).eval()
+    x_bgr = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x_bgr[:, [2, 1, 0]]), original(x_bgr), rtol=1e-5, atol=1e-5)
+    # Kept in BGR order on request, the weights are exactly the original's.
+    as_is = load_checkpoint_file(path, source, rgb_input=False)
+    assert all(torch.equal(as_is[k], v) for k, v in ours.items())
 
 
 def test_pycls_checkpoint_round_trip(tmp_path: Path) -> None:
@@ -152,6 +163,91 @@ def test_mmcls_checkpoint_round_trip(tmp_path: Path) -> None:
     _round_trip(tmp_path, name, names, as_mmcls_saves_it, "regnetx-400mf_8xb128_in1k.pth", "mmcls")
 
 
+# ---- channel order: pycls and mmcls weights were trained on BGR images ---------------
+
+# Each library's preprocessing for its BGR image (cv2.imread order), in that order:
+# pycls/datasets/imagenet.py scales to [0, 1] and uses _MEAN/_SD "in BGR order";
+# mmcls's RegNet configs normalise 0-255 pixels with to_rgb=False.
+UPSTREAM_BGR_NORM = {
+    "pycls": (1 / 255, (0.406, 0.456, 0.485), (0.225, 0.224, 0.229)),
+    "mmcls": (1.0, (103.53, 116.28, 123.675), (57.375, 57.12, 58.395)),
+}
+
+
+def _to_timm_key(key: str, source: str) -> str:
+    """The upstream key's name in timm's RegNet (an independent implementation of the network)."""
+    if source == "mmcls":
+        key = key.replace("backbone.conv1.", "stem.conv.").replace("backbone.bn1.", "stem.bn.")
+        key = re.sub(r"backbone\.layer(\d)\.(\d+)\.", lambda m: f"s{m[1]}.b{int(m[2]) + 1}.", key)
+        key = re.sub(r"\.conv(\d)\.", r".conv\1.conv.", key)
+        key = re.sub(r"\.bn(\d)\.", r".conv\1.bn.", key)
+        return key.replace(".downsample.0.", ".downsample.conv.").replace(".downsample.1.", ".downsample.bn.")
+    key = re.sub(r"^(s\d\.b\d+)\.proj\.", r"\1.downsample.conv.", key)
+    key = re.sub(r"^(s\d\.b\d+)\.bn\.", r"\1.downsample.bn.", key)
+    for part, timm_part in (("a", "conv1"), ("b", "conv2"), ("c", "conv3")):
+        key = key.replace(f".f.{part}.", f".{timm_part}.conv.").replace(f".f.{part}_bn.", f".{timm_part}.bn.")
+    return key.replace(".f.se.f_ex.0.", ".se.fc1.").replace(".f.se.f_ex.2.", ".se.fc2.")
+
+
+def _images(n: int = 3, size: int = 64) -> list[Image.Image]:
+    """RGB images whose three channels differ (a colour gradient plus noise)."""
+    g = torch.Generator().manual_seed(7)
+    ramp = torch.linspace(0, 1, size)
+    images = []
+    for _ in range(n):
+        base = torch.stack([ramp[None, :].expand(size, size), ramp[:, None].expand(size, size),
+                            torch.full((size, size), 0.3)], dim=-1)
+        pixels = (base * 160 + torch.rand(size, size, 3, generator=g) * 95).round().to(torch.uint8)
+        images.append(Image.fromarray(pixels.numpy(), "RGB"))
+    return images
+
+
+@pytest.mark.parametrize(
+    ("source", "model_name", "names_of"),
+    [("pycls", "regnety_200mf", pycls_names), ("mmcls", "regnetx_400mf", mmcls_names)],
+)
+def test_converted_bgr_weights_take_rgb(tmp_path: Path, source: str, model_name: str, names_of) -> None:
+    from regnet_tutorial.data import eval_transform
+
+    # An upstream checkpoint of the documented layout, and the network it describes run the
+    # upstream way: timm's RegNet with the weights mapped by hand, fed BGR images.
+    original = randomised(model_name).state_dict()
+    upstream = {theirs: original[ours].clone() for theirs, ours in names_of(get_card(model_name).stages()).items()}
+    torch.save({"state_dict": upstream} if source == "mmcls" else {"model_state": upstream}, tmp_path / "w.pth")
+    reference = timm.create_model(get_card(model_name).timm, pretrained=False, num_classes=1000).eval()
+    reference.load_state_dict({_to_timm_key(k, source): v for k, v in upstream.items()}, strict=True)
+
+    images = _images()
+    scale, mean, std = UPSTREAM_BGR_NORM[source]
+    bgr = torch.stack([torch.from_numpy(np.asarray(im)[:, :, ::-1].copy()) for im in images])  # as cv2 reads
+    bgr = ((bgr.permute(0, 3, 1, 2).float() * scale - torch.tensor(mean)[:, None, None])
+           / torch.tensor(std)[:, None, None])
+    # Ours: the tutorial's own RGB evaluation pipeline on the same images.
+    rgb = torch.stack([eval_transform(64, 64)(im) for im in images])
+    torch.testing.assert_close(rgb, bgr.flip(1), rtol=0, atol=1e-5)  # same pixels, reversed channels
+
+    converted = load_state_dict_strict(create_model(model_name), load_checkpoint_file(tmp_path / "w.pth", source))
+    with torch.no_grad():
+        ours_rgb, upstream_bgr = converted.eval()(rgb), reference(bgr)
+        torch.testing.assert_close(ours_rgb, upstream_bgr, rtol=1e-4, atol=1e-4)
+        # Without the flip the same RGB input gives clearly different logits: the test can fail.
+        unflipped = load_state_dict_strict(
+            create_model(model_name), load_checkpoint_file(tmp_path / "w.pth", source, rgb_input=False)
+        ).eval()
+        assert (unflipped(rgb) - upstream_bgr).abs().max() > 100 * 1e-4
+        torch.testing.assert_close(unflipped(bgr), upstream_bgr, rtol=1e-4, atol=1e-4)
+
+
+def test_only_a_three_channel_stem_is_flipped() -> None:
+    grey = create_model("regnetx_200mf", in_channels=1).state_dict()
+    mmcls = {theirs: grey[ours] for theirs, ours in mmcls_names(get_card("regnetx_200mf").stages()).items()}
+    with pytest.raises(CheckpointFormatError, match=r"shape \(32, 1, 3, 3\).*rgb_input=False"):
+        convert_state_dict(mmcls, "mmcls")
+    assert convert_state_dict(mmcls, "mmcls", rgb_input=False)["stem.conv.weight"].shape == (32, 1, 3, 3)
+    tv = {"stem.0.weight": torch.randn(32, 3, 3, 3)}  # torchvision trains on RGB: renamed only
+    assert torch.equal(convert_state_dict(tv, "torchvision")["stem.conv.weight"], tv["stem.0.weight"])
+
+
 @pytest.mark.parametrize(
     ("source", "key", "ours"),
     [  # examples straight from each library's layout description
@@ -172,8 +268,10 @@ def test_mmcls_checkpoint_round_trip(tmp_path: Path) -> None:
     ],
 )
 def test_documented_keys_map_to_ours(source: str, key: str, ours: str) -> None:
-    converted = convert_state_dict({key: torch.zeros(1)}, source)
+    value = torch.randn(5, generator=torch.Generator().manual_seed(len(key)))
+    converted = convert_state_dict({key: value}, source)
     assert list(converted)[0] == ours  # (a BN key also brings its num_batches_tracked)
+    assert torch.equal(converted[ours], value)  # the tensor itself moved, unchanged
 
 
 def test_checkpoint_wrappers_are_unwrapped() -> None:
@@ -184,7 +282,9 @@ def test_checkpoint_wrappers_are_unwrapped() -> None:
         {"state_dict": state, "meta": {}},
         {"model_state": {f"_orig_mod.{k}": v for k, v in state.items()}},  # torch.compile
     ):
-        assert convert_state_dict(wrapped, "regnet_tutorial").keys() == plain.keys()
+        unwrapped = convert_state_dict(wrapped, "regnet_tutorial")
+        assert unwrapped.keys() == plain.keys()
+        assert all(torch.equal(unwrapped[k], state[k]) for k in state)  # values too, key by key
 
 
 def test_missing_batch_counters_are_added_as_zero() -> None:
