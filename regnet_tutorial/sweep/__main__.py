@@ -1,0 +1,110 @@
+"""Command line for design-space design: ``python -m regnet_tutorial.sweep <command> ...``.
+
+``sample`` draws models from one of the paper's design spaces and writes one JSON object
+per line to stdout (keys: :data:`regnet_tutorial.sweep.spaces.SAMPLE_KEYS`)::
+
+    python -m regnet_tutorial.sweep sample --space anynetx_a --n 100 --seed 0 --flops 360e6:400e6
+
+Each subcommand lives in its own ``add_<name>_parser`` function; bad input is one line
+``error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from .spaces import DEFAULT_FLOPS, SKELETONS, SPACES, SamplerConfig, SamplingError, iter_samples, sample_to_json
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse_band(text: str) -> tuple[float, float]:
+    """``"360e6:400e6"`` -> ``(360e6, 400e6)``; anything else is a one-line error."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"flops band {text!r} is invalid: give LOW:HIGH multiply-adds, e.g. 360e6:400e6."
+        ) from None
+    return lo, hi
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: give an integer >= 1.")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: give an integer >= 0.")
+    return value
+
+
+def add_sample_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``sample`` subcommand: draw models from a design space."""
+    p = commands.add_parser("sample", help="draw models from a design space; one JSON line per model")
+    p.add_argument("--space", required=True, help=f"one of {', '.join(SPACES)} (any case)")
+    p.add_argument("--n", type=_positive_int, required=True, help="number of samples")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the stream (default 0)")
+    lo, hi = DEFAULT_FLOPS
+    p.add_argument("--flops", type=parse_band, default=DEFAULT_FLOPS,
+                   help=f"complexity band LOW:HIGH in multiply-adds (default {lo:g}:{hi:g})")
+    p.add_argument("--resolution", type=_positive_int, default=224, help="input side in pixels (default 224)")
+    p.add_argument("--skeleton", choices=sorted(SKELETONS), default="imagenet",
+                   help="imagenet (stem stride 2, the paper's) or small (stem stride 1, 28-32 px inputs)")
+    p.add_argument("--stages", type=_positive_int, default=4, help="number of stages, 1-4 (small skeleton)")
+    p.add_argument("--num-classes", type=_positive_int, default=1000, help="classifier outputs (default 1000)")
+    p.add_argument("--in-channels", type=_positive_int, default=3, help="input channels (default 3)")
+    p.set_defaults(func=run_sample)
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    config = SamplerConfig(
+        flops=args.flops, resolution=args.resolution, skeleton=args.skeleton, stages=args.stages,
+        num_classes=args.num_classes, in_channels=args.in_channels,
+    )
+    stream = iter_samples(args.space, args.seed, config, max_draws=2000 * args.n + 200_000)
+    for _ in range(args.n):
+        print(sample_to_json(next(stream)), flush=True)
+
+
+PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_sample_parser]
+"""One function per subcommand; each registers its parser and sets ``func``."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _Parser(prog="python -m regnet_tutorial.sweep", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in PARSERS:
+        add(commands)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except SamplingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

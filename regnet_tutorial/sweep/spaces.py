@@ -1,0 +1,395 @@
+"""The paper's design spaces as samplers (Section 3, Table 1; Section 4 for RegNetX).
+
+A *design space* is a set of models plus a distribution over it. Each space below draws
+models from the AnyNet skeleton (stem, four stages of X blocks, head; paper Figure 3) and
+keeps only those whose flops fall in a complexity band (rejection sampling; the paper's
+band is 360-400 MF at 224 px). The spaces, each a refinement of the previous one:
+
+==========  ===================================================================
+AnyNetX_A   per stage i: depth d_i <= 16, width w_i <= 1024 (multiple of 8),
+            bottleneck ratio b_i in {1, 2, 4}, group width g_i in {1, 2, ..., 32}
+AnyNetX_B   A with one shared b
+AnyNetX_C   B with one shared g
+AnyNetX_D   C with w_{i+1} >= w_i
+AnyNetX_E   D with d_{i+1} >= d_i
+RegNet      d < 64, w0 < 256, wa < 256, 1.5 <= wm <= 3 (Eq. 2-4); b and g as in E;
+            exactly 4 stages after quantization
+RegNetX     RegNet with b = 1, d <= 40, wm >= 2 (Section 4)
+==========  ===================================================================
+
+How values are drawn follows the paper's code (pycls ``sweep/random.py``):
+
+* d_i, w_i, w0, wa, wm are log-uniform, quantized up (``ceil``) to 1, 8, 8, 0.1 and 0.001;
+  the RegNet depth d is uniform. g is uniform over the powers of two 1..32, b uniform
+  over {1, 2, 4}. Lower bounds the paper leaves open come from pycls's RegNet sampler:
+  w0 >= 8 and wa >= 8.
+* D's and E's orderings are drawn by sorting the four independent draws. For continuous
+  draws this is exactly the distribution of rejection sampling on the ordering (the
+  order statistics); with discrete values only the weight of ties differs slightly, and
+  it is ~24x cheaper.
+* Group width and bottleneck are then made compatible as pycls's
+  ``adjust_block_compatibility`` does (:func:`~regnet_tutorial.design_space.make_compatible`):
+  ``g <- min(g, w/b)``, and the inner width ``w/b`` rounded to a multiple of ``g``. So a
+  stored ``g`` may be smaller than drawn (it equals the inner width then), and ``w`` may move
+  to the nearest width whose inner width ``g`` divides; every constraint above is checked
+  again on the adjusted model, and a model that breaks one is rejected.
+* A RegNet draw is rejected unless its quantized widths give exactly the requested number
+  of stages with no stage skipped (pycls: ``num_stages == max_stages``).
+
+The paper's bottleneck *ratio* b gives the inner width ``w / b``; the package's
+:class:`~regnet_tutorial.design_space.StageSpec` stores a bottleneck *multiplier*
+``b_mul`` with inner width ``w * b_mul``, so ``b_mul = 1 / b``::
+
+    b = 1  ->  b_mul = 1.0      b = 2  ->  b_mul = 0.5      b = 4  ->  b_mul = 0.25
+
+**Skeletons.** ``"imagenet"`` is the paper's: stem stride 2, four stride-2 stages.
+``"small"`` is this tutorial's skeleton for 28-32 px inputs (Fashion-MNIST, CIFAR): the
+stem keeps stride 1 and the number of stages is configurable (1-4). It is a deviation
+from the paper, and the complexity counter covers it.
+
+**Reproducibility.** A stream of samples is a pure function of ``(space, seed)`` and the
+band/skeleton arguments: a :class:`random.Random` seeded with the string
+``"regnet-tutorial:<space>:<seed>"`` (Python seeds strings through SHA-512, the same on
+every platform) and only ``random()`` draws. The ``index``-th sample of a stream does not
+depend on how many are asked for, so ``n=100`` is a prefix of ``n=200``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..complexity import Complexity, head, res_bottleneck_block, stem
+from ..design_space import (
+    MAX_STAGES,
+    QUANTUM,
+    DesignSpaceError,
+    RegNetParams,
+    StageSpec,
+    make_compatible,
+    quantized_widths,
+)
+
+PAPER_NAMES: dict[str, str] = {
+    "anynetx_a": "AnyNetX_A", "anynetx_b": "AnyNetX_B", "anynetx_c": "AnyNetX_C",
+    "anynetx_d": "AnyNetX_D", "anynetx_e": "AnyNetX_E", "regnet": "RegNet", "regnetx": "RegNetX",
+}
+"""Space key (lower case, as on the command line) -> the paper's name."""
+
+SPACES: tuple[str, ...] = tuple(PAPER_NAMES)
+
+SKELETONS: dict[str, int] = {"imagenet": 2, "small": 1}
+"""Skeleton name -> stem stride."""
+
+DEFAULT_FLOPS: tuple[float, float] = (360e6, 400e6)
+"""The paper's complexity band: 360-400 MF (multiply-adds) at 224 px."""
+
+STEM_WIDTH = 32
+BOTTLENECK_RATIOS = (1, 2, 4)
+GROUP_WIDTHS = (1, 2, 4, 8, 16, 32)
+MAX_STAGE_DEPTH = 16
+MAX_WIDTH = 1024
+REGNET_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    # d < 64, w0 < 256, wa < 256 (strict: the largest quantized values below 256), 1.5 <= wm <= 3.
+    "regnet": {"d": (1, 63), "w0": (8, 248), "wa": (8.0, 255.9), "wm": (1.5, 3.0)},
+    "regnetx": {"d": (1, 40), "w0": (8, 248), "wa": (8.0, 255.9), "wm": (2.0, 3.0)},
+}
+
+SAMPLE_KEYS: tuple[str, ...] = (
+    "space", "index", "seed", "depths", "widths", "bottleneck_ratios", "group_widths", "strides",
+    "se_ratio", "stem_width", "stem_stride", "resolution", "num_classes", "in_channels",
+    "flops", "params", "acts",
+)
+"""Keys of every sample; RegNet samples add ``REGNET_KEYS``."""
+REGNET_KEYS: tuple[str, ...] = ("d", "w0", "wa", "wm")
+
+
+class SamplingError(DesignSpaceError):
+    """Bad sampler arguments, or a band no draw reaches: the message names the fix."""
+
+
+def canonical_space(space: str) -> str:
+    """The lower-case key of ``space`` (names are case-insensitive), or a :class:`SamplingError`."""
+    key = str(space).lower()
+    if key not in PAPER_NAMES:
+        raise SamplingError(f"unknown space {space!r}: choose one of {', '.join(SPACES)} (any case).")
+    return key
+
+
+# ---------------------------------------------------------------- random draws (pycls style)
+
+
+def _log_uniform(rng: random.Random, low: float, high: float, q: float) -> float:
+    """Log-uniform on ``[low, high]``, quantized up to a multiple of ``q``.
+
+    Draws ``f`` log-uniformly in ``(low - min(q, low/2), high]`` and rounds up, so that
+    every quantized value in ``[low, high]`` can occur, as pycls's ``log_uniform``.
+    """
+    lo = math.log(low - min(q, low / 2))
+    f = math.exp(lo + (math.log(high) - lo) * rng.random())
+    k = math.ceil(f / q - 1e-9)
+    return min(max(k * q, low), high)
+
+
+def _uniform_int(rng: random.Random, low: int, high: int) -> int:
+    return min(high, low + int((high - low + 1) * rng.random()))
+
+
+def _choice(rng: random.Random, values: tuple[int, ...]) -> int:
+    return values[min(len(values) - 1, int(len(values) * rng.random()))]
+
+
+def _draw_anynet(rng: random.Random, space: str, stages: int) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Raw per-stage ``(depths, widths, bottleneck_ratios, group_widths)`` of an AnyNetX space."""
+    depths = [int(_log_uniform(rng, 1, MAX_STAGE_DEPTH, 1)) for _ in range(stages)]
+    widths = [int(round(_log_uniform(rng, QUANTUM, MAX_WIDTH, QUANTUM))) for _ in range(stages)]
+    if space == "anynetx_a":
+        bs = [_choice(rng, BOTTLENECK_RATIOS) for _ in range(stages)]
+    else:
+        bs = [_choice(rng, BOTTLENECK_RATIOS)] * stages
+    if space in ("anynetx_a", "anynetx_b"):
+        gs = [_choice(rng, GROUP_WIDTHS) for _ in range(stages)]
+    else:
+        gs = [_choice(rng, GROUP_WIDTHS)] * stages
+    if space in ("anynetx_d", "anynetx_e"):
+        widths.sort()
+    if space == "anynetx_e":
+        depths.sort()
+    return depths, widths, bs, gs
+
+
+def _draw_regnet(rng: random.Random, space: str) -> dict[str, Any]:
+    """Raw ``d, w0, wa, wm, b, g`` of the RegNet or RegNetX space."""
+    r = REGNET_RANGES[space]
+    d = _uniform_int(rng, int(r["d"][0]), int(r["d"][1]))
+    w0 = int(round(_log_uniform(rng, r["w0"][0], r["w0"][1], QUANTUM)))
+    wa = round(_log_uniform(rng, r["wa"][0], r["wa"][1], 0.1), 1)
+    wm = round(_log_uniform(rng, r["wm"][0], r["wm"][1], 0.001), 3)
+    b = 1 if space == "regnetx" else _choice(rng, BOTTLENECK_RATIOS)
+    g = _choice(rng, GROUP_WIDTHS)
+    return {"d": d, "w0": w0, "wa": wa, "wm": wm, "b": b, "g": g}
+
+
+def _regnet_stages(p: dict[str, Any], stages: int) -> tuple[list[int], list[int]] | None:
+    """Per-stage ``(depths, widths)`` of a RegNet draw, or ``None`` unless it has exactly
+    ``stages`` stages with none skipped (pycls's ``num_stages == max_stages`` check)."""
+    params = RegNetParams(p["d"], p["w0"], p["wa"], p["wm"], p["g"], 1 / p["b"])
+    block_widths = quantized_widths(params)
+    widths: list[int] = []
+    depths: list[int] = []
+    for w in block_widths:
+        if widths and widths[-1] == w:
+            depths[-1] += 1
+        else:
+            widths.append(w)
+            depths.append(1)
+    # No skipped stage: the largest exponent round(s_j) must equal the number of stages - 1.
+    u_last = p["w0"] + p["wa"] * (p["d"] - 1)
+    max_exponent = round(math.log(u_last / p["w0"]) / math.log(p["wm"]))
+    if len(widths) != stages or max_exponent + 1 != stages:
+        return None
+    return depths, widths
+
+
+# ---------------------------------------------------------------- complexity
+
+
+def _scaled(cx: Complexity, k: int) -> Complexity:
+    return Complexity(cx.flops * k, cx.params * k, cx.acts * k)
+
+
+def fast_complexity(spec: StageSpec, resolution: int, num_classes: int, in_channels: int) -> Complexity:
+    """Same numbers as :func:`regnet_tutorial.complexity.model_complexity`, from the same
+    per-layer functions, but each stage's ``d - 1`` identical blocks are counted once and
+    multiplied (the sampler evaluates tens of thousands of candidates)."""
+    total, size = stem(resolution, in_channels, spec.stem_width, spec.stem_stride)
+    w_in = spec.stem_width
+    for d, w, g, b, s in zip(spec.depths, spec.widths, spec.group_widths, spec.bottleneck_multipliers, spec.strides):
+        first, size = res_bottleneck_block(size, w_in, w, s, g, b, spec.se_ratio)
+        total = total + first
+        if d > 1:
+            rest, size = res_bottleneck_block(size, w, w, 1, g, b, spec.se_ratio)
+            total = total + _scaled(rest, d - 1)
+        w_in = w
+    return total + head(w_in, num_classes)
+
+
+# ---------------------------------------------------------------- constraints
+
+
+def satisfies_space(space: str, depths: list[int], widths: list[int], bs: list[int], gs: list[int]) -> bool:
+    """Whether an adjusted AnyNetX model still lies in ``space`` (checked after compatibility)."""
+    if not all(1 <= d <= MAX_STAGE_DEPTH for d in depths):
+        return False
+    if not all(QUANTUM <= w <= MAX_WIDTH and w % QUANTUM == 0 for w in widths):
+        return False
+    if not all(b in BOTTLENECK_RATIOS and (w // b) % g == 0 for w, b, g in zip(widths, bs, gs)):
+        return False
+    if space != "anynetx_a" and len(set(bs)) > 1:
+        return False
+    if space in ("anynetx_d", "anynetx_e") and any(a > c for a, c in zip(widths, widths[1:])):
+        return False
+    if space == "anynetx_e" and any(a > c for a, c in zip(depths, depths[1:])):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- the sampler
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """What fixes a stream of samples besides the space and the seed."""
+
+    flops: tuple[float, float] = DEFAULT_FLOPS
+    resolution: int = 224
+    skeleton: str = "imagenet"
+    stages: int = MAX_STAGES
+    num_classes: int = 1000
+    in_channels: int = 3
+
+    def __post_init__(self) -> None:
+        lo, hi = self.flops
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+            raise SamplingError(
+                f"flops band {lo:g}:{hi:g} is invalid: give LOW:HIGH with 0 <= LOW < HIGH, e.g. 360e6:400e6."
+            )
+        for name in ("resolution", "stages", "num_classes", "in_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SamplingError(f"{name}={value!r} is invalid: {name} must be an integer >= 1.")
+        if self.skeleton not in SKELETONS:
+            raise SamplingError(f"skeleton {self.skeleton!r} is invalid: choose one of {', '.join(SKELETONS)}.")
+        if not 1 <= self.stages <= MAX_STAGES:
+            raise SamplingError(f"stages={self.stages} is invalid: the AnyNet skeleton has 1 to {MAX_STAGES} stages.")
+        if self.skeleton == "imagenet" and self.stages != MAX_STAGES:
+            raise SamplingError(
+                f"stages={self.stages} needs the small skeleton: the ImageNet skeleton has {MAX_STAGES} "
+                "stages; pass --skeleton small to choose fewer."
+            )
+
+
+def _rng(space: str, seed: int) -> random.Random:
+    return random.Random(f"regnet-tutorial:{space}:{seed}")
+
+
+def _draw(rng: random.Random, space: str, cfg: SamplerConfig) -> tuple[StageSpec, dict[str, Any]] | None:
+    """One candidate: its spec and its JSON fields, or ``None`` if it leaves the space."""
+    extra: dict[str, Any] = {}
+    if space.startswith("anynetx"):
+        depths, widths, bs, gs = _draw_anynet(rng, space, cfg.stages)
+    else:
+        p = _draw_regnet(rng, space)
+        stages = _regnet_stages(p, cfg.stages)
+        if stages is None:
+            return None
+        depths, widths = stages
+        bs, gs = [p["b"]] * cfg.stages, [p["g"]] * cfg.stages
+        extra = {k: p[k] for k in REGNET_KEYS}
+    b_mul = [1 / b for b in bs]
+    widths, gs = make_compatible(widths, b_mul, gs)
+    if space.startswith("anynetx"):
+        if not satisfies_space(space, depths, widths, bs, gs):
+            return None
+    elif any(a > c for a, c in zip(widths, widths[1:])):
+        return None
+    spec = StageSpec(
+        depths=tuple(depths), widths=tuple(widths), group_widths=tuple(gs),
+        bottleneck_multipliers=tuple(b_mul), strides=(2,) * cfg.stages, se_ratio=0.0,
+        stem_width=STEM_WIDTH, stem_stride=SKELETONS[cfg.skeleton],
+    )
+    fields = {"depths": depths, "widths": widths, "bottleneck_ratios": bs, "group_widths": gs}
+    return spec, {**fields, **extra}
+
+
+def iter_samples(
+    space: str, seed: int = 0, config: SamplerConfig | None = None, max_draws: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield samples of ``space`` in the band, endlessly, in the order fixed by ``seed``.
+
+    ``max_draws`` bounds the raw draws (default: unbounded); reaching it raises a
+    :class:`SamplingError` that names the band.
+    """
+    key = canonical_space(space)
+    cfg = config or SamplerConfig()
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise SamplingError(f"seed={seed!r} is invalid: seed must be an integer >= 0.")
+    rng = _rng(key, seed)
+    lo, hi = cfg.flops
+    index = draws = 0
+    while True:
+        draws += 1
+        if max_draws is not None and draws > max_draws:
+            raise SamplingError(
+                f"no more {PAPER_NAMES[key]} samples in the flops band {lo:g}:{hi:g} after {max_draws} draws "
+                f"(resolution {cfg.resolution}, {cfg.skeleton} skeleton): widen the band or change the resolution."
+            )
+        drawn = _draw(rng, key, cfg)
+        if drawn is None:
+            continue
+        spec, fields = drawn
+        cx = fast_complexity(spec, cfg.resolution, cfg.num_classes, cfg.in_channels)
+        if not lo <= cx.flops <= hi:
+            continue
+        regnet = {k: fields.pop(k) for k in REGNET_KEYS if k in fields}
+        yield {
+            "space": key, "index": index, "seed": seed, **fields,
+            "strides": list(spec.strides), "se_ratio": spec.se_ratio, "stem_width": spec.stem_width,
+            "stem_stride": spec.stem_stride, "resolution": cfg.resolution, "num_classes": cfg.num_classes,
+            "in_channels": cfg.in_channels, "flops": cx.flops, "params": cx.params, "acts": cx.acts, **regnet,
+        }
+        index += 1
+
+
+def sample_space(
+    space: str, n: int, seed: int = 0, config: SamplerConfig | None = None, max_draws: int | None = None
+) -> list[dict[str, Any]]:
+    """The first ``n`` samples of ``space`` for ``seed`` (see :func:`iter_samples`).
+
+    By default at most ``2000 * n + 200000`` raw draws are tried before giving up.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise SamplingError(f"n={n!r} is invalid: the number of samples must be an integer >= 1.")
+    limit = max_draws if max_draws is not None else 2000 * n + 200_000
+    stream = iter_samples(space, seed, config, limit)
+    return [next(stream) for _ in range(n)]
+
+
+# ---------------------------------------------------------------- samples as data
+
+
+def spec_from_sample(sample: Mapping[str, Any]) -> StageSpec:
+    """The :class:`StageSpec` a sample describes (the bottleneck ratio b becomes ``b_mul = 1/b``)."""
+    missing = [k for k in ("depths", "widths", "bottleneck_ratios", "group_widths", "strides") if k not in sample]
+    if missing:
+        raise SamplingError(f"sample lacks {', '.join(missing)}: pass a line written by `sweep sample`.")
+    return StageSpec(
+        depths=tuple(int(d) for d in sample["depths"]),
+        widths=tuple(int(w) for w in sample["widths"]),
+        group_widths=tuple(int(g) for g in sample["group_widths"]),
+        bottleneck_multipliers=tuple(1 / b for b in sample["bottleneck_ratios"]),
+        strides=tuple(int(s) for s in sample["strides"]),
+        se_ratio=float(sample.get("se_ratio", 0.0)),
+        stem_width=int(sample.get("stem_width", STEM_WIDTH)),
+        stem_stride=int(sample.get("stem_stride", 2)),
+    )
+
+
+def sample_to_json(sample: Mapping[str, Any]) -> str:
+    """One JSON line (no newline) for a sample, keys in :data:`SAMPLE_KEYS` order."""
+    return json.dumps(dict(sample), separators=(", ", ": "))
+
+
+def sample_from_json(line: str) -> dict[str, Any]:
+    """The sample of one JSON line, checked to carry every key in :data:`SAMPLE_KEYS`."""
+    sample = json.loads(line)
+    if not isinstance(sample, dict):
+        raise SamplingError("a sample line must be a JSON object: pass a line written by `sweep sample`.")
+    missing = [k for k in SAMPLE_KEYS if k not in sample]
+    if missing:
+        raise SamplingError(f"sample line lacks {', '.join(missing)}: pass a line written by `sweep sample`.")
+    return sample
