@@ -294,11 +294,17 @@ def torchvision_weights(builder: str) -> list[TorchvisionWeights]:
             top1=metrics["acc@1"], top5=metrics["acc@5"], recipe=meta["recipe"],
             checkpoint_url=weights.url,
             source=(
-                f"torchvision {torchvision.__version__}: torchvision.models.{enum.__name__}."
+                f"torchvision {public_version(torchvision.__version__)}: torchvision.models.{enum.__name__}."
                 f"{weights.name}.meta ({TORCHVISION_DOCS_URL})"
             ),
         ))
     return entries
+
+
+def public_version(version: str) -> str:
+    """A version without its local build tag (``"0.29.1+cu130"`` -> ``"0.29.1"``): the tag
+    names the local build (CUDA or CPU wheel), not the published weights' metadata."""
+    return version.split("+", 1)[0]
 
 
 def torchvision_reference_weights(builder: str) -> TorchvisionWeights:

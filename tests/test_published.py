@@ -196,3 +196,17 @@ def test_reference_weights_are_the_paper_recipe_where_available() -> None:
     assert torchvision_reference_weights("regnet_x_400mf").weights.endswith(".IMAGENET1K_V1")
     big = torchvision_reference_weights("regnet_y_128gf")
     assert big.resolution == 224 and "SWAG_LINEAR" in big.weights
+
+
+def test_torchvision_source_names_the_release_without_the_local_build_tag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torchvision
+
+    # A CUDA wheel's "+cu130" (or a CPU wheel's "+cpu") names the local build, not the weights.
+    monkeypatch.setattr(torchvision, "__version__", "0.29.1+cu130")
+    source = torchvision_reference_weights("regnet_x_400mf").source
+    assert source.startswith("torchvision 0.29.1: torchvision.models.RegNet_X_400MF_Weights.IMAGENET1K_V1.meta")
+    assert "+" not in source and "cu130" not in source
+    monkeypatch.setattr(torchvision, "__version__", "0.30.0")
+    assert torchvision_reference_weights("regnet_x_400mf").source.startswith("torchvision 0.30.0: ")
