@@ -31,6 +31,8 @@ from .atomic import write_text_atomic
 from .models import MODEL_CARDS, ModelCard
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
+ScheduleName = Literal["pycls", "mmcls", "per_step"]
+"""The named learning-rate schedules of :mod:`regnet_tutorial.schedule`."""
 
 PAPER_NUM_GPUS = 8
 """The paper's models were trained on 8 GPUs (pycls ``*_dds_8gpu.yaml``)."""
@@ -56,6 +58,9 @@ class TrainConfig:
         epochs: training epochs (paper: 100).
         warmup_epochs: epochs of linear warmup (paper: 5).
         warmup_factor: the warmup starts at ``warmup_factor x lr`` (paper: 0.1).
+        schedule: how warmup and cosine are applied (:mod:`regnet_tutorial.schedule`): ``"pycls"``
+            (the paper's code, lr set once per epoch; the default), ``"mmcls"`` (mmclassification:
+            warmup per step, cosine per epoch; the seed-table recipes) or ``"per_step"`` (ours).
         batch_size: images per process and step (the paper: 8 GPUs x 128 up to 1.6GF).
         grad_accum_steps: micro-batches accumulated per optimizer step.
         lr_per_128: learning rate for a total batch of 128, scaled linearly (paper: 0.1).
@@ -91,6 +96,7 @@ class TrainConfig:
     epochs: int = 100
     warmup_epochs: int = 5
     warmup_factor: float = 0.1
+    schedule: ScheduleName = "pycls"
     batch_size: int = 128
     grad_accum_steps: int = 1
     lr_per_128: float = 0.1
@@ -339,6 +345,7 @@ class ResolvedRecipe:
     warmup_steps: int
     num_processes: int
     grad_accum_steps: int
+    schedule: str = "pycls"
 
     @property
     def batch_size(self) -> int:
@@ -380,6 +387,7 @@ def resolve_recipe(cfg: TrainConfig, num_processes: int, dataset_size: int) -> R
         warmup_steps=steps_per_epoch * cfg.warmup_epochs,
         num_processes=num_processes,
         grad_accum_steps=cfg.grad_accum_steps,
+        schedule=cfg.schedule,
     )
 
 
@@ -412,9 +420,17 @@ def paper_batch_per_gpu(card: ModelCard) -> int:
 
 
 def paper_config(name: str) -> TrainConfig:
-    """The paper's recipe for the pycls model ``name``, per GPU of an 8-GPU run."""
+    """The paper's recipe for the pycls model ``name``, per GPU of an 8-GPU run.
+
+    The models of the seed table (mmclassification's RegNet README) get mmclassification's
+    ``"mmcls"`` schedule, the others the paper's ``"pycls"`` schedule.
+    """
+    from .published import mmcls_table  # published imports models only; kept local to stay light
+
     card = MODEL_CARDS[name]
-    return TrainConfig(model=name, output_dir=f"runs/{name}", batch_size=paper_batch_per_gpu(card))
+    schedule = "mmcls" if name in {row.model_name for row in mmcls_table()} else "pycls"
+    return TrainConfig(model=name, output_dir=f"runs/{name}", batch_size=paper_batch_per_gpu(card),
+                       schedule=schedule)
 
 
 def write_recipe_files(folder: str | Path) -> list[Path]:

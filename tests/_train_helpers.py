@@ -16,7 +16,7 @@ EVALUATE = REPO / "scripts" / "evaluate.py"
 # A small registered model at 32 px on the tiny dataset: ~0.1 s per step on one CPU core.
 TINY_OVERRIDES = [
     "crop_size=32", "eval_resize=36", "eval_batch_size=16", "num_workers=0", "lr_per_128=0.4",
-    "log_every=1", "warmup_epochs=1", "zero_init_last_bn=true",
+    "log_every=1", "warmup_epochs=1", "zero_init_last_bn=true", "schedule=per_step",
 ]
 
 

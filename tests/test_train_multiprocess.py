@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from regnet_tutorial import checkpointing as ckpt
 from regnet_tutorial.models import create_model
-from regnet_tutorial.schedule import lr_at
+from regnet_tutorial.schedule import mmcls_lr
 from regnet_tutorial.tiny_dataset import make_tiny_dataset
 from regnet_tutorial.training import read_metrics_csv
 
@@ -20,7 +20,9 @@ from _train_helpers import TINY_OVERRIDES, TRAIN, launch_two_cpu_processes, run,
 pytestmark = pytest.mark.slow
 
 TOTAL_BATCH = 16
-RUN = ["epochs=2", "keep_last=1"]  # 128 images: 8 optimizer steps per epoch
+# 128 images: 8 optimizer steps per epoch; mmcls (warmup per step, cosine per epoch) shows that the
+# loop follows the configured schedule rather than the helpers' per_step.
+RUN = ["epochs=2", "keep_last=1", "schedule=mmcls"]
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +96,9 @@ def test_lr_of_every_step_follows_the_recipe(which, request):
     peak = 0.4 * TOTAL_BATCH / 128  # lr_per_128 x total batch / 128
     assert [s for s, _ in logged] == list(range(total))
     for step, lr in logged:
-        assert lr == pytest.approx(lr_at(step, total, warmup, peak, 0.1), rel=1e-12, abs=1e-15)
-    assert logged[0][1] == pytest.approx(0.1 * peak) and logged[warmup][1] == pytest.approx(peak)
+        assert lr == pytest.approx(mmcls_lr(step, 8, 2, 1, peak, 0.1), rel=1e-12, abs=1e-15)
+    assert logged[0][1] == pytest.approx(0.1 * peak) and logged[warmup - 1][1] == pytest.approx(peak * 0.1 + 0.9 * peak * 7 / 8)
+    assert [lr for _, lr in logged[warmup:]] == pytest.approx([0.5 * peak] * 8)  # cos(pi / 2) epoch
 
 
 def test_one_and_two_processes_log_the_same_schedule(one_process_run, two_process_run):
