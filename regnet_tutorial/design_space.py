@@ -1,20 +1,33 @@
 """The RegNet design space: from six numbers to a four-stage network (paper, Section 3.3).
 
 A RegNet is described by a :class:`RegNetParams` (depth ``d``, initial width ``w0``,
-slope ``wa``, width multiplier ``wm``, group width ``g``, bottleneck multiplier ``b``
-and the squeeze-and-excitation ratio). :func:`generate_stages` turns it into a
+slope ``wa``, width multiplier ``wm``, group width ``g``, bottleneck multiplier and the
+squeeze-and-excitation ratio). :func:`generate_stages` turns it into a
 :class:`StageSpec`: per-stage depths, widths, group widths and strides, ready for
 :class:`regnet_tutorial.anynet.AnyNet`.
 
-The equations, in the order the paper gives them::
+The paper's equations, in the order it gives them::
 
     u_j = w0 + wa * j                    for 0 <= j < d           (Eq. 2)
-    s_j = log(u_j / w0) / log(wm)                                   (Eq. 3)
-    w_j = w0 * wm ** round(s_j)          quantized to a multiple of 8 (Eq. 4)
+    s_j = log(u_j / w0) / log(wm)        i.e. u_j = w0 * wm ** s_j (Eq. 3)
+    w_j = w0 * wm ** round(s_j)                                    (Eq. 4)
 
-Stages are runs of equal ``w_j``. Finally the group width is made compatible with the
-bottleneck width (``g <- min(g, w*b)``, ``w*b`` rounded to a multiple of ``g``).
-That last rounding step is where public codebases disagree; see :data:`ROUNDING_RULES`.
+Stages are runs of equal ``w_j``. Two further roundings come from the paper's reference
+code (pycls ``generate_regnet`` and ``adjust_ws_gs_comp``), not from its equations: each
+``w_j`` is rounded to a multiple of 8 (:data:`QUANTUM`), and the group width is made
+compatible with the inner width ``w_in`` (``g <- min(g, w_in)``, ``w_in`` rounded to a
+multiple of ``g``). That last step is where public codebases disagree; see :data:`ROUNDING_RULES`.
+
+**Bottleneck.** The paper's bottleneck *ratio* ``b`` gives a block of width ``w`` the inner
+width ``w / b``. The package, like pycls (``bot_mul``), stores the *multiplier* ``1 / b``
+(:attr:`RegNetParams.bottleneck_multiplier`), so the inner width is ``w * multiplier``. Every
+published RegNet has ``b = 1``, where the two agree.
+
+**Stage count.** The paper keeps exactly four stages: its design spaces discard
+configurations whose widths quantize to another number of stages. :func:`generate_stages`,
+like pycls, builds any configuration with one to four stages (fewer stages just means a
+shallower network, useful for small skeletons); the samplers of :mod:`regnet_tutorial.sweep`
+apply the paper's four-stage filter.
 """
 
 from __future__ import annotations
@@ -25,10 +38,10 @@ from numbers import Integral, Real
 from typing import Literal
 
 QUANTUM = 8
-"""Block widths are multiples of 8 (the ``q`` of the paper's code)."""
+"""Block widths are multiples of 8 (the ``q`` of the paper's code, pycls; not in the paper's Eq. 4)."""
 
 MAX_STAGES = 4
-"""The AnyNet skeleton has four stages (paper, Figure 3)."""
+"""The AnyNet skeleton has four stages (paper, Figure 3); the paper's spaces keep exactly four."""
 
 RoundingRule = Literal["pycls", "torchvision"]
 ROUNDING_RULES: dict[str, str] = {
@@ -68,8 +81,9 @@ class RegNetParams:
         wa: slope of the linear width function, ``>= 0``.
         wm: width multiplier between stages, ``> 1``.
         group_width: ``g``, channels per group of the 3x3 convolution, ``>= 1``.
-        bottleneck_multiplier: ``b`` with bottleneck width ``w * b`` (``b = 1`` for every
-            published RegNet; the paper's bottleneck *ratio* is ``1 / b``), ``> 0``.
+        bottleneck_multiplier: the inner (bottleneck) width is ``w * bottleneck_multiplier``;
+            it is ``1 / b`` for the paper's bottleneck ratio ``b`` (inner width ``w / b``), as
+            pycls's ``bot_mul``; ``1`` for every published RegNet; ``> 0``.
         se_ratio: squeeze-and-excitation ratio relative to the block's input width,
             ``0`` for RegNetX (no SE), ``0.25`` for RegNetY.
     """
@@ -177,7 +191,8 @@ def block_exponents(params: RegNetParams) -> list[float]:
 
 
 def quantized_widths(params: RegNetParams) -> list[int]:
-    """Per-block widths ``w0 * wm ** round(s_j)``, rounded to a multiple of 8 (Eq. 4).
+    """Per-block widths ``w0 * wm ** round(s_j)`` (the paper's Eq. 4), then rounded to a
+    multiple of 8 (:data:`QUANTUM`; this second rounding is the reference code's, not Eq. 4).
 
     Both rounding steps round half to even (Python's ``round``, NumPy's and PyTorch's
     ``round`` agree), which is what pycls, timm and torchvision all do here.
@@ -206,8 +221,9 @@ def make_compatible(
 ) -> tuple[list[int], list[int]]:
     """Make group widths and bottleneck widths compatible; returns ``(widths, group_widths)``.
 
-    For each stage: ``g <- min(g, w*b)``, then ``w*b`` is rounded to a multiple of ``g``
-    (by ``rounding``) and ``w`` recomputed from it.
+    For each stage, with ``m`` its bottleneck multiplier and ``w_in = w*m`` its inner width:
+    ``g <- min(g, w_in)``, then ``w_in`` is rounded to a multiple of ``g`` (by ``rounding``)
+    and ``w`` recomputed as ``w_in / m``.
     """
     new_widths, new_groups = [], []
     for w, b, g in zip(widths, bottleneck_multipliers, group_widths):
