@@ -73,7 +73,8 @@ class TrainConfig:
         eval_batch_size: images per process in evaluation (pycls: 800 / 8 GPUs = 100).
         num_workers: data-loading worker processes per training process.
         skip_corrupt: drop unreadable images up front instead of failing on them.
-        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (passed to Accelerate).
+        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"``; ``None`` (the default) takes what the
+            launcher says (``accelerate launch --mixed_precision``, or ``accelerate config``).
         channels_last: use the NHWC memory format (faster convolutions on recent GPUs).
         compile: wrap the model in ``torch.compile``.
         ema_decay: decay of an exponential moving average of the weights; 0 turns it off.
@@ -111,7 +112,7 @@ class TrainConfig:
     eval_batch_size: int = 100
     num_workers: int = 4
     skip_corrupt: bool = False
-    mixed_precision: MixedPrecision = "no"
+    mixed_precision: MixedPrecision | None = None
     channels_last: bool = False
     compile: bool = False
     ema_decay: float = 0.0
@@ -242,7 +243,8 @@ def _type_error(name: str, value: Any, tp: Any) -> typing.NoReturn:
 
 def _unknown_key_error(key: str, where: str) -> ConfigError:
     valid = [f.name for f in dataclasses.fields(TrainConfig)]
-    close = difflib.get_close_matches(key, valid, n=1)
+    # A key that starts a valid one (lr -> lr_per_128) first, then the closest spelling.
+    close = [v for v in valid if v.startswith(key + "_")] or difflib.get_close_matches(key, valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ConfigError(f"Unknown config key {key!r} ({where}).{hint} Valid keys: {', '.join(valid)}.")
 
@@ -267,7 +269,8 @@ def _parse_text(name: str, text: str, tp: Any) -> Any:
 def _coerce(name: str, value: Any, tp: Any) -> Any:
     if isinstance(value, str):
         return _parse_text(name, value, tp)
-    if value is False and typing.get_origin(tp) is Literal and "no" in typing.get_args(tp):
+    literals = [a for a in (tp, *typing.get_args(tp)) if typing.get_origin(a) is Literal]
+    if value is False and literals and "no" in typing.get_args(literals[0]):
         return "no"  # YAML 1.1 reads an unquoted `mixed_precision: no` as false
     return value
 
