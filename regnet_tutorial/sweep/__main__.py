@@ -15,14 +15,18 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from .spaces import DEFAULT_FLOPS, SKELETONS, SPACES, SamplerConfig, SamplingError, iter_samples, sample_to_json
+from ..cli import is_main_process, project_errors, run_main
+from ..design_space import DesignSpaceError
+from .spaces import DEFAULT_FLOPS, SKELETONS, SPACES, SamplerConfig, iter_samples, sample_to_json
+from .run_command import RUN_ERRORS, add_run_parser
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage block) and exit status 2."""
+    """argparse with a one-line error (no usage block, main process only) and exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message}", file=sys.stderr)
+        if is_main_process():
+            print(f"error: {message}", file=sys.stderr, flush=True)
         sys.exit(2)
 
 
@@ -88,22 +92,23 @@ def run_sample(args: argparse.Namespace) -> None:
         print(sample_to_json(next(stream)), flush=True)
 
 
-PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_sample_parser]
+PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_sample_parser, add_run_parser]
 """One function per subcommand; each registers its parser and sets ``func``."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run(argv: Sequence[str] | None) -> int:
     parser = _Parser(prog="python -m regnet_tutorial.sweep", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in PARSERS:
         add(commands)
     args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except SamplingError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    args.func(args)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; the project's errors (bad space, band, count, ...) become one line."""
+    return run_main(_run, argv, errors=(*project_errors(), DesignSpaceError, *RUN_ERRORS))
 
 
 if __name__ == "__main__":

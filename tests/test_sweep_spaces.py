@@ -1,0 +1,229 @@
+"""The design-space samplers against the paper's definitions (Section 3, Table 1; Section 4).
+
+Each space's constraints are written out again here from the paper's text, independently of
+the sampler's own checks, and every sample of many seeds must satisfy them, lie in its flops
+band (recounted by :func:`model_complexity` and by the built network's parameters) and rebuild
+the same network from its JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from regnet_tutorial import AnyNet, RegNetParams, generate_stages
+from regnet_tutorial.complexity import model_complexity
+from regnet_tutorial.sweep import (
+    SAMPLE_KEYS,
+    SPACES,
+    SamplerConfig,
+    SamplingError,
+    sample_from_json,
+    sample_space,
+    sample_to_json,
+    spec_from_sample,
+)
+from regnet_tutorial.sweep.__main__ import main as sweep_main
+from regnet_tutorial.sweep.spaces import _log_uniform
+
+SEEDS = range(12)
+N = 8
+
+
+def _nondecreasing(xs: list[int]) -> bool:
+    return all(a <= b for a, b in zip(xs, xs[1:]))
+
+
+def check_paper_constraints(s: dict) -> None:
+    """The paper's constraints on one (compatibility-adjusted) sample of ``s["space"]``."""
+    space, d, w, b, g = s["space"], s["depths"], s["widths"], s["bottleneck_ratios"], s["group_widths"]
+    n = len(d)
+    assert len(w) == len(b) == len(g) == len(s["strides"]) == n
+    assert s["strides"] == [2] * n and s["se_ratio"] == 0.0  # X blocks, every stage halves
+    for wi, bi, gi in zip(w, b, g):
+        assert wi % 8 == 0 and wi >= 8 and (wi <= 1024 or not space.startswith("anynetx"))
+        assert bi in (1, 2, 4)
+        inner = wi // bi
+        assert inner * bi == wi and inner % gi == 0
+        # g is drawn from 1..32 (powers of two); compatibility may lower it to the inner width.
+        assert gi in (1, 2, 4, 8, 16, 32) or (gi == inner and gi < 32)
+    if space.startswith("anynetx"):
+        assert all(1 <= di <= 16 for di in d)
+    if space != "anynetx_a":
+        assert len(set(b)) == 1  # B: shared bottleneck ratio
+    if space in ("anynetx_d", "anynetx_e", "regnet", "regnetx"):
+        assert _nondecreasing(w)  # D: w_{i+1} >= w_i
+    if space == "anynetx_e":
+        assert _nondecreasing(d)  # E: d_{i+1} >= d_i
+    if space not in ("anynetx_a", "anynetx_b"):
+        # C: one shared g, lowered only in stages whose inner width w/b is smaller than it.
+        assert all(gi == min(max(g), wi // bi) for wi, bi, gi in zip(w, b, g))
+    if space in ("regnet", "regnetx"):
+        assert sum(d) == s["d"] < 64 and s["w0"] < 256 and 0 < s["wa"] < 256 and 1.5 <= s["wm"] <= 3
+        assert s["w0"] % 8 == 0
+        if space == "regnetx":
+            assert b == [1] * n and s["d"] <= 40 and s["wm"] >= 2
+        # The stages are exactly those of the quantized linear function (Eq. 2-4).
+        spec = generate_stages(RegNetParams(s["d"], s["w0"], s["wa"], s["wm"], g[-1], 1 / b[0]))
+        assert (list(spec.depths), list(spec.widths), list(spec.group_widths)) == (d, w, g)
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_every_sample_lies_in_its_space_and_band(space: str) -> None:
+    lo, hi = 360e6, 400e6
+    for seed in SEEDS:
+        for s in sample_space(space, N, seed):
+            assert list(s)[: len(SAMPLE_KEYS)] == list(SAMPLE_KEYS)
+            assert s["space"] == space and s["seed"] == seed
+            check_paper_constraints(s)
+            cx = model_complexity(spec_from_sample(s), s["resolution"], s["num_classes"], s["in_channels"])
+            assert (cx.flops, cx.params, cx.acts) == (s["flops"], s["params"], s["acts"])
+            assert lo <= s["flops"] <= hi
+        assert [s["index"] for s in sample_space(space, N, seed)] == list(range(N))
+
+
+@pytest.mark.parametrize("space", ["AnyNetX_C", "ANYNETX_E", "RegNetX"])
+def test_space_names_are_case_insensitive(space: str) -> None:
+    assert sample_space(space, 2, 5) == sample_space(space.lower(), 2, 5)
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_same_seed_same_samples_and_a_longer_stream_extends_a_shorter_one(space: str) -> None:
+    first = sample_space(space, 6, 3)
+    assert sample_space(space, 6, 3) == first
+    assert sample_space(space, 9, 3)[:6] == first
+    assert sample_space(space, 6, 4) != first
+
+
+def test_spaces_get_independent_streams() -> None:
+    a, b = sample_space("anynetx_b", 5, 0), sample_space("anynetx_c", 5, 0)
+    assert [s["widths"] for s in a] != [s["widths"] for s in b]
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_a_json_line_rebuilds_the_same_network(space: str) -> None:
+    for s in sample_space(space, 3, 1):
+        line = sample_to_json(s)
+        assert "\n" not in line
+        again = sample_from_json(line)
+        assert again == s
+        spec = spec_from_sample(again)
+        assert spec == spec_from_sample(s)
+        with torch.device("meta"):
+            a, b = AnyNet(spec_from_sample(s)), AnyNet(spec)
+        shapes = {k: tuple(v.shape) for k, v in a.state_dict().items()}
+        assert shapes == {k: tuple(v.shape) for k, v in b.state_dict().items()}
+        assert sum(p.numel() for p in b.parameters()) == s["params"]
+        # The paper's ratio b is the package's multiplier 1/b: inner width w / b.
+        for i, ratio in enumerate(s["bottleneck_ratios"]):
+            assert a.stages[i].b1.f.a.conv.out_channels == s["widths"][i] // ratio
+
+
+@pytest.mark.parametrize("space", ["anynetx_a", "anynetx_e", "regnet"])
+@pytest.mark.parametrize("stages", [1, 2, 3, 4])
+def test_small_skeleton_for_28_px_images(space: str, stages: int) -> None:
+    if space == "regnet" and stages == 1:
+        pytest.skip("one RegNet stage needs every block in one width: wa below the sampled range")
+    cfg = SamplerConfig(flops=(5e6, 50e6), resolution=28, skeleton="small", stages=stages, num_classes=10, in_channels=1)
+    for s in sample_space(space, 5, 2, cfg):
+        assert len(s["depths"]) == stages and s["stem_stride"] == 1 and s["resolution"] == 28
+        check_paper_constraints(s)
+        spec = spec_from_sample(s)
+        assert 5e6 <= model_complexity(spec, 28, 10, 1).flops == s["flops"] <= 50e6
+        with torch.device("meta"):
+            out = AnyNet(spec, num_classes=10, in_channels=1).forward_features(torch.empty(1, 1, 28, 28))
+        side = 28
+        for _ in range(stages):
+            side = (side - 1) // 2 + 1
+        assert out.shape[-1] == side  # the stem keeps 28 px; each stage halves
+
+
+def test_log_uniform_draws_match_the_analytic_distribution() -> None:
+    """Depth d_i: log-uniform on (0.5, 16], rounded up, so P(d <= k) = log(k / 0.5) / log(16 / 0.5)."""
+    rng = random.Random(0)
+    draws = [_log_uniform(rng, 1, 16, 1) for _ in range(20000)]
+    assert set(draws) == set(range(1, 17))
+    for k in (1, 2, 4, 8):
+        expected = math.log(k / 0.5) / math.log(32)
+        assert abs(sum(d <= k for d in draws) / len(draws) - expected) < 0.015
+    widths = [_log_uniform(rng, 8, 1024, 8) for _ in range(20000)]
+    assert all(w % 8 == 0 for w in widths) and min(widths) == 8 and max(widths) == 1024
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"flops": (4e8, 3e8)}, "flops band"),
+        ({"skeleton": "cifar"}, "skeleton"),
+        ({"stages": 2}, "--skeleton small"),
+        ({"skeleton": "small", "stages": 5}, "1 to 4 stages"),
+        ({"resolution": 0}, "resolution"),
+    ],
+)
+def test_bad_sampler_config_is_named(kwargs: dict, fragment: str) -> None:
+    with pytest.raises(SamplingError, match=fragment):
+        SamplerConfig(**kwargs)
+
+
+def test_bad_space_count_and_unreachable_band_are_named() -> None:
+    with pytest.raises(SamplingError, match="unknown space 'anynetx_f'"):
+        sample_space("anynetx_f", 1)
+    with pytest.raises(SamplingError, match="number of samples"):
+        sample_space("regnet", 0)
+    with pytest.raises(SamplingError, match="widen the band"):
+        sample_space("anynetx_a", 1, config=SamplerConfig(flops=(1, 2)), max_draws=500)
+    with pytest.raises(SamplingError, match="lacks"):
+        sample_from_json(json.dumps({"space": "regnet"}))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "regnet_tutorial.sweep", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_writes_one_json_line_per_sample() -> None:
+    out = _cli("sample", "--space", "RegNet", "--n", "3", "--seed", "7", "--flops", "360e6:400e6")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3
+    samples = [json.loads(line) for line in lines]
+    for s in samples:
+        assert set(SAMPLE_KEYS) | {"d", "w0", "wa", "wm"} == set(s)
+    assert samples == sample_space("regnet", 3, 7)
+    small = _cli("sample", "--space", "anynetx_c", "--n", "2", "--flops", "1e6:30e6", "--resolution", "28",
+                 "--skeleton", "small", "--stages", "3", "--num-classes", "10", "--in-channels", "1")
+    assert small.returncode == 0, small.stderr
+    assert [len(json.loads(x)["depths"]) for x in small.stdout.splitlines()] == [3, 3]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--space", "resnet", "--n", "2"], "unknown space 'resnet'"),
+        (["--space", "regnet", "--n", "0"], "--n"),
+        (["--space", "regnet", "--n", "two"], "--n"),
+        (["--space", "regnet", "--n", "2", "--flops", "400e6:360e6"], "flops band"),
+        (["--space", "regnet", "--n", "2", "--flops", "400e6"], "LOW:HIGH"),
+    ],
+)
+def test_cli_bad_input_is_one_line(args: list[str], fragment: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        sweep_main(["sample", *args])  # in-process: the same entry point as python -m
+    assert exit_info.value.code == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert len(out.err.strip().splitlines()) == 1
+    assert out.err.startswith("error: ") and fragment in out.err
+
+
+def test_cli_error_through_python_m() -> None:
+    out = _cli("sample", "--space", "resnet", "--n", "2")
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr.startswith("error: unknown space") and len(out.stderr.strip().splitlines()) == 1
