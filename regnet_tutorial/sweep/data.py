@@ -1,0 +1,179 @@
+"""Small real image sets for design-space sweeps, held in memory as tensors.
+
+Fashion-MNIST (Xiao et al., 2017) is the default: 70,000 real 28x28 grey images in 10 classes.
+Debian ships it as the package ``dataset-fashion-mnist`` (IDX files, gzip-compressed, in
+:data:`FASHION_MNIST_DIR`); :func:`read_idx` reads them without any download. torchvision's
+downloader is used only when asked for (``download=True``). CIFAR-10 is an option for users
+with more compute (through torchvision; it is not shipped by Debian).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+"""Where the Debian package ``dataset-fashion-mnist`` installs the IDX files."""
+
+DOWNLOAD_DIR = Path.home() / ".cache" / "regnet_tutorial" / "datasets"
+"""Where ``download=True`` puts datasets when no folder is given."""
+
+FASHION_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+DATASETS = ("fashion_mnist", "cifar10")
+
+# IDX type codes (LeCun's format): only unsigned bytes occur in (Fashion-)MNIST.
+_IDX_UBYTE = 0x08
+
+
+class SweepDataError(ValueError):
+    """The dataset is missing or unreadable: the message names the path and how to get it."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images ``(N, C, H, W)`` as float32, normalised per channel, and integer ``labels``."""
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def in_channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def resolution(self) -> int:
+        return self.images.shape[-1]
+
+    def subset(self, count: int | None, seed: int) -> ImageSet:
+        """``count`` examples drawn without replacement by a generator seeded with ``seed``
+        (all of them, in a fixed shuffled order, when ``count`` is None)."""
+        n = len(self)
+        if count is not None and not 1 <= count <= n:
+            raise SweepDataError(f"{self.name} has {n} images; a subset of {count} is impossible: choose 1..{n}.")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: count or n]
+        return ImageSet(self.name, self.images[order], self.labels[order], self.num_classes)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (gzip-compressed or not) into a ``uint8`` array of its shape."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise SweepDataError(f"cannot read {path}: {e}. Reinstall the dataset (see its error message).") from e
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE:
+        raise SweepDataError(f"{path} is not an unsigned-byte IDX file (bad magic number).")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4: 4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise SweepDataError(f"{path} is truncated: header says {shape}, found {body.size} values.")
+    return body.reshape(shape)
+
+
+def _missing_fashion_mnist(folder: Path, file: str) -> SweepDataError:
+    return SweepDataError(
+        f"Fashion-MNIST not found: {folder / file} is missing. Install it with "
+        f"`apt-get install dataset-fashion-mnist` (files in {FASHION_MNIST_DIR}), or pass --download "
+        f"to fetch it with torchvision into --data-dir (default {DOWNLOAD_DIR})."
+    )
+
+
+def _fashion_mnist_folder(root: Path | None, download: bool) -> Path:
+    """The folder holding the IDX files: ``root`` itself, torchvision's ``root/FashionMNIST/raw``,
+    or the Debian folder when ``root`` is None."""
+    if download:
+        from torchvision.datasets import FashionMNIST  # only on request: this uses the network
+
+        root = root or DOWNLOAD_DIR
+        for train in (True, False):
+            FashionMNIST(str(root), train=train, download=True)
+        return root / "FashionMNIST" / "raw"
+    root = root or FASHION_MNIST_DIR
+    torchvision_layout = root / "FashionMNIST" / "raw"
+    if not (root / FASHION_MNIST_FILES["train"][0]).exists() and torchvision_layout.is_dir():
+        return torchvision_layout
+    return root
+
+
+def fashion_mnist_mean_std() -> tuple[float, float]:
+    """The mean and standard deviation of the Fashion-MNIST training pixels scaled to [0, 1],
+    which normalise both splits (values computed by :func:`load_fashion_mnist` and pinned in a test)."""
+    return 0.2860, 0.3530
+
+
+def load_fashion_mnist(
+    split: str = "train", root: str | os.PathLike | None = None, download: bool = False,
+) -> ImageSet:
+    """Fashion-MNIST's ``split`` ("train": 60,000 images, "test": 10,000) as an :class:`ImageSet`."""
+    if split not in FASHION_MNIST_FILES:
+        raise SweepDataError(f"split={split!r} is invalid: Fashion-MNIST has 'train' and 'test'.")
+    folder = _fashion_mnist_folder(Path(root) if root is not None else None, download)
+    arrays = []
+    for file in FASHION_MNIST_FILES[split]:
+        path = folder / file
+        if not path.exists() and (folder / file.removesuffix(".gz")).exists():
+            path = folder / file.removesuffix(".gz")
+        if not path.exists():
+            raise _missing_fashion_mnist(folder, file)
+        arrays.append(read_idx(path))
+    images, labels = arrays
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise SweepDataError(f"Fashion-MNIST in {folder} has mismatched files: images {images.shape}, labels {labels.shape}.")
+    mean, std = fashion_mnist_mean_std()
+    x = (torch.from_numpy(images.copy()).float().div_(255).sub_(mean).div_(std)).unsqueeze(1)
+    return ImageSet("fashion_mnist", x, torch.from_numpy(labels.astype(np.int64)), len(FASHION_MNIST_CLASSES))
+
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, download: bool = False) -> ImageSet:
+    """CIFAR-10 (32x32 colour, 10 classes) through torchvision; nothing is downloaded unless asked."""
+    from torchvision.datasets import CIFAR10
+
+    if split not in ("train", "test"):
+        raise SweepDataError(f"split={split!r} is invalid: CIFAR-10 has 'train' and 'test'.")
+    root = Path(root) if root is not None else DOWNLOAD_DIR
+    try:
+        ds = CIFAR10(str(root), train=split == "train", download=download)
+    except RuntimeError as e:
+        raise SweepDataError(
+            f"CIFAR-10 not found in {root}: pass --data-dir to the folder holding cifar-10-batches-py, "
+            f"or --download to fetch it with torchvision."
+        ) from e
+    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float().div_(255)
+    x = (x - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    return ImageSet("cifar10", x.contiguous(), torch.tensor(ds.targets, dtype=torch.int64), 10)
+
+
+def load_dataset(
+    name: str, split: str, root: str | os.PathLike | None = None, download: bool = False,
+) -> ImageSet:
+    """One split of dataset ``name`` (one of :data:`DATASETS`); "val" means the test split."""
+    split = "test" if split == "val" else split
+    if name == "fashion_mnist":
+        return load_fashion_mnist(split, root, download)
+    if name == "cifar10":
+        return load_cifar10(split, root, download)
+    raise SweepDataError(f"dataset={name!r} is unknown: choose one of {', '.join(DATASETS)}.")

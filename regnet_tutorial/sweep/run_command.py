@@ -1,0 +1,94 @@
+"""The ``run`` subcommand: ``python -m regnet_tutorial.sweep run ...`` (see :mod:`.runner`).
+
+Laptop::
+
+    python -m regnet_tutorial.sweep run --spaces anynetx_a,anynetx_e --n 10 --seed 0 --out results.jsonl
+
+Many GPUs (each process trains its own share of the models on its own GPU)::
+
+    accelerate launch --multi_gpu --num_processes 8 -m regnet_tutorial.sweep run ... --out results.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .data import DATASETS, SweepDataError
+from .results_file import ResultsFileError
+from .runner import SweepError, SweepPlan, TrainSettings, parse_spaces, run_sweep
+from .spaces import SPACES, SamplerConfig, sample_space, spec_from_sample
+
+SMALL_FLOPS: tuple[float, float] = (2e6, 4e6)
+"""The default band for the small skeleton at 28 px: 2-4 MF, ~3 s per model on one CPU core."""
+
+RUN_ERRORS: tuple[type[BaseException], ...] = (SweepError, SweepDataError, ResultsFileError)
+"""Bad input to ``run``: reported as one ``error:`` line."""
+
+
+def _band(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"flops band {text!r} is invalid: give LOW:HIGH, e.g. 2e6:4e6.") from None
+    return lo, hi
+
+
+def _int(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid: give an integer >= {minimum}.")
+        return value
+    return parse
+
+
+def add_run_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``run`` subcommand: sample, train briefly, append one result line per model."""
+    d = TrainSettings()
+    p = commands.add_parser("run", help="sample models, train each briefly, append one result line per model")
+    p.add_argument("--spaces", required=True, help=f"comma-separated, any of {', '.join(SPACES)}")
+    p.add_argument("--n", type=_int(1), required=True, help="models per space")
+    p.add_argument("--seed", type=_int(0), default=0, help="sweep seed: fixes the samples and each model's training")
+    p.add_argument("--flops", type=_band, default=SMALL_FLOPS,
+                   help="complexity band LOW:HIGH in multiply-adds at the dataset's resolution (default 2e6:4e6)")
+    p.add_argument("--stages", type=_int(1), default=4, help="stages of the small skeleton, 1-4 (default 4)")
+    p.add_argument("--out", required=True, help="results file (JSON lines); an existing one is resumed")
+    p.add_argument("--dataset", choices=DATASETS, default=d.dataset)
+    p.add_argument("--data-dir", default=None, help="folder of the dataset (default: the Debian package's)")
+    p.add_argument("--download", action="store_true", help="download the dataset with torchvision if missing")
+    p.add_argument("--train-images", type=_int(1), default=d.train_images)
+    p.add_argument("--val-images", type=_int(1), default=d.val_images)
+    p.add_argument("--epochs", type=_int(1), default=d.epochs)
+    p.add_argument("--batch-size", type=_int(1), default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of the cosine schedule")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--precise-bn-images", type=_int(0), default=d.precise_bn_images)
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is available")
+    p.add_argument("--log-every", type=float, default=60.0, help="seconds between progress lines off a terminal")
+    p.set_defaults(func=run_run)
+
+
+def run_run(args: argparse.Namespace) -> None:
+    """Build the plan from ``args`` (checking every value first) and run it."""
+    spaces = parse_spaces(args.spaces, SPACES)
+    settings = TrainSettings(
+        dataset=args.dataset, train_images=args.train_images, val_images=args.val_images, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        precise_bn_images=args.precise_bn_images,
+    )
+    SamplerConfig(flops=args.flops, skeleton="small", stages=args.stages)  # checks the band early
+    plan = SweepPlan(spaces=spaces, n=args.n, seed=args.seed, flops=args.flops, train=settings,
+                     sample_options={"skeleton": "small", "stages": args.stages})
+    run_sweep(plan, args.out, sample_small, spec_from_sample, data_dir=args.data_dir, download=args.download,
+              cpu=args.cpu, log_every_s=args.log_every)
+
+
+def sample_small(space: str, n: int, seed: int, flops: tuple[float, float], options: dict) -> list[dict]:
+    """``n`` samples of ``space`` with the small skeleton at the dataset's resolution."""
+    config = SamplerConfig(flops=flops, resolution=options["resolution"], skeleton=options["skeleton"],
+                           stages=options["stages"], num_classes=options["num_classes"],
+                           in_channels=options["in_channels"])
+    return sample_space(space, n, seed, config)

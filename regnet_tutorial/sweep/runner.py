@@ -1,0 +1,315 @@
+"""The sweep: sample models from design spaces, train each briefly, append one result line each.
+
+The paper's method (Section 3.1) at laptop scale: every model is trained on the same small
+data with the same short schedule, and its top-1 error is recorded next to the sample and its
+complexity. The same command runs on one CPU or, under ``accelerate launch``, in P processes:
+process ``r`` trains models ``r, r + P, r + 2P, ...`` of the unfinished list on its own device,
+with no gradient exchange (each model is small), and all of them append to the one results file
+(:mod:`regnet_tutorial.sweep.results_file`). Each model's training is seeded from the sweep seed,
+its space and its index, so a result does not depend on which process trained it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..anynet import AnyNet
+from ..env import git_commit, package_versions, seed_everything
+from ..schedule import lr_at
+from ..training import precise_bn
+from .data import DATASETS, ImageSet, load_dataset
+from .results_file import ResultsFile, ResultsFileError, result_key
+
+
+class SweepError(ValueError):
+    """An invalid sweep setting: the message names it and the allowed values."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The short training schedule every model of a sweep gets (the paper: 10 ImageNet epochs,
+    SGD with momentum, lr 0.1 with a half-period cosine, batch 128, weight decay 5e-5).
+
+    The sweep keeps the paper's optimiser and schedule shape with Nesterov momentum (as in our
+    ImageNet recipe) but far fewer images and epochs: it ranks models, it does not train them.
+    Two additions make so short a schedule informative (without them most deep models stay at
+    chance): each residual branch's last BN starts at zero (``zero_init_last_bn``, Goyal et
+    al., 2017), and BN statistics are recomputed before evaluation (pycls's precise BN).
+    """
+
+    dataset: str = "fashion_mnist"
+    train_images: int = 2000
+    val_images: int = 1000
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 0.2
+    weight_decay: float = 5e-5
+    momentum: float = 0.9
+    zero_init_last_bn: bool = True
+    precise_bn_images: int = 512
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise SweepError(f"--dataset {self.dataset!r} is unknown: choose one of {', '.join(DATASETS)}")
+        if not isinstance(self.precise_bn_images, int) or self.precise_bn_images < 0:
+            raise SweepError(f"--precise-bn-images {self.precise_bn_images!r} is invalid: it must be an integer >= 0")
+        for name in ("train_images", "val_images", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SweepError(f"--{name.replace('_', '-')} {value!r} is invalid: it must be an integer >= 1")
+        if self.batch_size > self.train_images:
+            raise SweepError(
+                f"--batch-size {self.batch_size} exceeds --train-images {self.train_images}: "
+                "every step needs a full batch; lower the batch size or use more images"
+            )
+        for name in ("lr", "weight_decay", "momentum"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise SweepError(f"--{name.replace('_', '-')} {value!r} is invalid: it must be a finite number >= 0")
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.train_images // self.batch_size  # full batches only: BN needs them
+
+
+def model_seed(sweep_seed: int, space: str, index: int) -> int:
+    """The seed of one model's training, from (sweep seed, space, index) alone (31 bits)."""
+    digest = hashlib.sha256(f"{sweep_seed}/{space}/{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
+
+
+@dataclass
+class TrainResult:
+    """What training one model produced."""
+
+    top1_error: float
+    final_train_loss: float
+    diverged: bool
+    wall_time_s: float
+
+
+def train_and_evaluate(
+    model: torch.nn.Module, train: ImageSet, val: ImageSet, settings: TrainSettings,
+    seed: int, device: torch.device | str = "cpu",
+) -> TrainResult:
+    """Train ``model`` on ``train`` (SGD, Nesterov momentum, per-step half-period cosine) and
+    return its top-1 error (%) on ``val``. Batches are drawn by a generator seeded with ``seed``."""
+    start = time.perf_counter()
+    device = torch.device(device)
+    model.to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=settings.lr, momentum=settings.momentum, nesterov=settings.momentum > 0,
+        weight_decay=settings.weight_decay,
+    )
+    x_train, y_train = train.images.to(device), train.labels.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    total = settings.epochs * settings.steps_per_epoch
+    step, loss_value = 0, float("nan")
+    model.train()
+    for _ in range(settings.epochs):
+        order = torch.randperm(len(train), generator=generator).to(device)
+        for i in range(settings.steps_per_epoch):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total, 0, settings.lr)
+            idx = order[i * settings.batch_size: (i + 1) * settings.batch_size]
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            loss_value = loss.item()
+    if settings.precise_bn_images > 0:
+        # pycls's precise BN: after so few steps the running statistics lag far behind the weights.
+        images = x_train[: settings.precise_bn_images]
+        precise_bn(model, (images[i: i + settings.batch_size] for i in range(0, len(images), settings.batch_size)),
+                   num_batches=math.ceil(len(images) / settings.batch_size))
+    return TrainResult(evaluate_error(model, val, device), loss_value, not math.isfinite(loss_value),
+                       time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate_error(model: torch.nn.Module, data: ImageSet, device: torch.device | str, batch_size: int = 500) -> float:
+    """Top-1 error in percent of ``model`` on ``data``."""
+    model.eval()
+    wrong = 0
+    for i in range(0, len(data), batch_size):
+        x = data.images[i: i + batch_size].to(device)
+        y = data.labels[i: i + batch_size].to(device)
+        wrong += (model(x).argmax(dim=1) != y).sum().item()
+    return 100.0 * wrong / len(data)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Everything that defines a sweep's results (and so must match when it resumes)."""
+
+    spaces: tuple[str, ...]
+    n: int
+    seed: int
+    flops: tuple[float, float]
+    train: TrainSettings = field(default_factory=TrainSettings)
+    sample_options: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self) -> dict[str, Any]:
+        """The per-line ``settings`` record: what a resumed sweep must agree with."""
+        return {"flops_band": list(self.flops), **asdict(self.train), **self.sample_options}
+
+
+def device_name(device: torch.device) -> str:
+    """A readable name of ``device``: the GPU model, or the CPU model."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{device.type} ({cpu})"
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    versions.update(package_versions(("torch", "torchvision", "accelerate", "numpy")))
+    return versions
+
+
+SampleFn = Callable[[str, int, int, tuple[float, float], dict[str, Any]], list[dict[str, Any]]]
+SpecFn = Callable[[dict[str, Any]], Any]
+
+
+class Progress:
+    """Models done and time left: a tqdm bar on a terminal, a log line every ``every_s`` otherwise."""
+
+    def __init__(self, total: int, done: int, enabled: bool, every_s: float = 60.0) -> None:
+        self.total, self.done, self.enabled, self.every_s = total, done, enabled, every_s
+        self.start, self.last_log, self.first = time.monotonic(), time.monotonic(), done
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=done, unit="model", desc="sweep", dynamic_ncols=True)
+
+    def update(self, done: int, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            return
+        self.done = done
+        now = time.monotonic()
+        if force or now - self.last_log >= self.every_s:
+            self.last_log = now
+            rate = (now - self.start) / max(1, done - self.first)
+            left = rate * (self.total - done)
+            print(f"sweep: {done}/{self.total} models, {rate:.1f} s/model, ~{left / 60:.0f} min left",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_sweep(
+    plan: SweepPlan, out: str, sample_fn: SampleFn, spec_fn: SpecFn,
+    data_dir: str | None = None, download: bool = False, cpu: bool = False, log_every_s: float = 60.0,
+) -> int:
+    """Run (or resume) ``plan`` into the results file ``out``; returns how many models this
+    process trained. Works alone or as one of the processes of ``accelerate launch``."""
+    from accelerate import Accelerator
+    from accelerate.utils import broadcast_object_list
+
+    accelerator = Accelerator(cpu=cpu)
+    results = ResultsFile(out)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    settings = plan.settings()
+
+    def agree(error: str | None, done: list[str]) -> list[str]:
+        """The main process's error (raised in every process, so none waits for another) and its
+        list of finished models (read before any process writes, so the shares agree)."""
+        message = [error, done]
+        if world > 1:
+            broadcast_object_list(message, from_process=0)
+        if message[0] is not None:
+            raise ResultsFileError(message[0])
+        return message[1]
+
+    with contextlib.ExitStack() as stack:
+        error, done = None, []
+        if accelerator.is_main_process:
+            try:
+                stack.enter_context(results.exclusive())
+                results.repair()
+                error = _different_sweep(results, settings)
+                done = [result_key(r) for r in results.load()]
+            except ResultsFileError as e:
+                error = str(e)
+        done_keys = set(agree(error, done))
+        with accelerator.main_process_first():  # a --download happens once
+            train = load_dataset(plan.train.dataset, "train", data_dir, download)
+            val = load_dataset(plan.train.dataset, "val", data_dir, download)
+        train = train.subset(plan.train.train_images, plan.seed)
+        val = val.subset(plan.train.val_images, plan.seed)
+        options = {**plan.sample_options, "resolution": train.resolution, "num_classes": train.num_classes,
+                   "in_channels": train.in_channels}
+        per_space = [sample_fn(space, plan.n, plan.seed, plan.flops, options) for space in plan.spaces]
+        # Interleaved (model 0 of every space, then model 1, ...): a sweep stopped early is balanced.
+        samples = [s for group in zip(*per_space) for s in group]
+        todo = [s for s in samples if result_key(s) not in done_keys]
+        mine = todo[rank::world]
+        meta = {"versions": _versions(), "git_commit": git_commit(), "device": device_name(accelerator.device),
+                "num_processes": world}
+        progress = Progress(len(samples), len(samples) - len(todo), accelerator.is_main_process, log_every_s)
+        for sample in mine:
+            seed = model_seed(plan.seed, sample["space"], sample["index"])
+            seed_everything(seed)
+            model = AnyNet(spec_fn(sample), num_classes=train.num_classes, in_channels=train.in_channels,
+                           zero_init_last_bn=plan.train.zero_init_last_bn)
+            result = train_and_evaluate(model, train, val, plan.train, seed, accelerator.device)
+            results.append({**sample, **asdict(result), "model_seed": seed, "settings": settings,
+                            "process_index": rank, **meta})
+            progress.update(len(samples) - len(todo) + _count_new(results, done_keys))
+        accelerator.wait_for_everyone()
+        progress.update(len(samples) - len(todo) + _count_new(results, done_keys), force=True)
+        progress.close()
+        return len(mine)
+
+
+def _count_new(results: ResultsFile, old_keys: set[str]) -> int:
+    return sum(1 for r in results.load() if result_key(r) not in old_keys)
+
+
+def _different_sweep(results: ResultsFile, settings: dict[str, Any]) -> str | None:
+    """An error message if ``results`` already holds lines made with other settings."""
+    for record in results.load():
+        theirs = record.get("settings") or {}
+        if theirs != settings:
+            diff = ", ".join(f"{k} {theirs.get(k)!r} there, {settings.get(k)!r} now"
+                             for k in sorted(set(theirs) | set(settings)) if theirs.get(k) != settings.get(k))
+            return (f"{results.path} holds results of a different sweep ({diff}); "
+                    "resume with the same settings or choose another --out")
+    return None
+
+
+def parse_spaces(text: str, known: Sequence[str]) -> tuple[str, ...]:
+    """``"anynetx_a,RegNet"`` -> ``("anynetx_a", "regnet")``, each checked against ``known``."""
+    spaces = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    if not spaces:
+        raise SweepError(f"--spaces is empty: give one or more of {', '.join(known)}, separated by commas")
+    for s in spaces:
+        if s not in known:
+            raise SweepError(f"--spaces: {s!r} is unknown; choose from {', '.join(known)}")
+    if len(set(spaces)) != len(spaces):
+        raise SweepError(f"--spaces {text!r} names a space twice; give each once")
+    return spaces
