@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import timm
 import torch
 from torchvision.models.regnet import BlockParams
 
@@ -63,7 +64,6 @@ def test_torchvision_rule_matches_torchvision(name: str) -> None:
 @pytest.mark.parametrize("name", PYCLS_MODELS)
 def test_pycls_rule_matches_timm(name: str) -> None:
     """Our ``pycls`` rule gives the stages of timm's models (timm follows the paper's code)."""
-    timm = pytest.importorskip("timm")
     card = get_card(name)
     with torch.device("meta"):
         model = timm.create_model(card.timm)
