@@ -1,0 +1,108 @@
+"""Figures of design-space analysis: error EDFs, bootstrap trends, error against complexity.
+
+Built like :mod:`regnet_tutorial.plotting`: a fixed style and matplotlib's object-oriented
+``Figure`` (a notebook shows a returned figure by ending a cell with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..plotting import use_tutorial_style
+from .analysis import BootstrapResult, bootstrap_best, edf_curve, edf_label
+
+COMPLEXITY_AXES: tuple[tuple[str, str, float], ...] = (
+    ("flops", "flops (M multiply-adds)", 1e6), ("params", "params (M)", 1e6), ("acts", "activations (M)", 1e6),
+)
+
+
+def plot_edfs(
+    ax: Axes, errors_by_space: Mapping[str, Sequence[float]], xlabel: str = "error (%)"
+) -> None:
+    """Draw one error EDF per space on ``ax``, each labelled ``[name] n | min | mean`` (paper, Fig. 5)."""
+    for name, errors in errors_by_space.items():
+        x, f = edf_curve(errors)
+        # Start at F = 0 just left of the smallest error, so each curve is a full staircase.
+        ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0.0], f]), where="post", label=edf_label(name, errors))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("cumulative prob.")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right", title="n | min | mean", fontsize=8)
+
+
+def edf_figure(errors_by_space: Mapping[str, Sequence[float]], title: str = "") -> Figure:
+    """One axis with the EDFs of several spaces."""
+    use_tutorial_style()
+    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    ax = fig.subplots()
+    plot_edfs(ax, errors_by_space)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_bootstrap(
+    ax: Axes, values: Sequence[float], errors: Sequence[float], name: str, result: BootstrapResult | None = None,
+    log: bool = False,
+) -> BootstrapResult:
+    """Error against one parameter, with the bootstrap's 95% band (shaded) and most likely best
+    value (black line), as in the paper's Figure 5; returns the bootstrap result."""
+    result = result or bootstrap_best(values, errors)
+    ax.scatter(values, errors, s=8, alpha=0.6, color="tab:blue")
+    ax.axvspan(result.low, result.high, color="tab:blue", alpha=0.15, lw=0)
+    ax.axvline(result.best, color="black", lw=1)
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(name)
+    ax.set_ylabel("error (%)")
+    ax.set_title(f"{name}: best {result.best:g} [{result.low:g}, {result.high:g}]", fontsize=9)
+    return result
+
+
+def bootstrap_figure(
+    columns: Mapping[str, Sequence[float]], errors: Sequence[float], log: Sequence[str] = ()
+) -> Figure:
+    """One :func:`plot_bootstrap` panel per named parameter column."""
+    use_tutorial_style()
+    n = len(columns)
+    fig = Figure(figsize=(3.3 * n, 3.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n, sharey=True))
+    for ax, (name, values) in zip(axes, columns.items()):
+        plot_bootstrap(ax, values, errors, name, log=name in log)
+    return fig
+
+
+def complexity_scatter_figure(
+    samples_by_space: Mapping[str, Sequence[Mapping[str, float]]], errors_by_space: Mapping[str, Sequence[float]],
+    quantities: Sequence[tuple[str, str, float]] = COMPLEXITY_AXES,
+) -> Figure:
+    """Error against flops, params and activations, one colour per space."""
+    use_tutorial_style()
+    fig = Figure(figsize=(3.4 * len(quantities), 3.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(quantities), sharey=True))
+    for ax, (key, label, scale) in zip(axes, quantities):
+        for name, samples in samples_by_space.items():
+            ax.scatter([s[key] / scale for s in samples], errors_by_space[name], s=8, alpha=0.6, label=name)
+        ax.set_xlabel(label)
+    axes[0].set_ylabel("error (%)")
+    axes[-1].legend(fontsize=8)
+    return fig
+
+
+def complexity_histogram_figure(
+    samples: Sequence[Mapping[str, float]], quantities: Sequence[tuple[str, str, float]] = COMPLEXITY_AXES,
+    bins: int = 20,
+) -> Figure:
+    """Histograms of the samples' flops, params and activations."""
+    use_tutorial_style()
+    fig = Figure(figsize=(3.4 * len(quantities), 2.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(quantities)))
+    for ax, (key, label, scale) in zip(axes, quantities):
+        ax.hist([s[key] / scale for s in samples], bins=bins, color="tab:blue", alpha=0.8)
+        ax.set_xlabel(label)
+    axes[0].set_ylabel("models")
+    return fig
