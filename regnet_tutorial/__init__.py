@@ -11,12 +11,13 @@ from .design_space import (
     make_compatible,
     quantized_widths,
 )
+from .inference import fuse_for_inference
 from .models import MODEL_CARDS, ModelCard, create_model, get_card, list_models
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnyNet", "Complexity", "DesignSpaceError", "MODEL_CARDS", "ModelCard", "ROUNDING_RULES", "RegNetParams",
-    "StageSpec", "create_model", "generate_stages", "get_card", "init_weights", "list_models",
+    "StageSpec", "create_model", "fuse_for_inference", "generate_stages", "get_card", "init_weights", "list_models",
     "make_compatible", "model_complexity", "quantized_widths", "stage_complexity",
 ]
