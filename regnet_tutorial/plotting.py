@@ -1,4 +1,4 @@
-"""Figures and plain-text tables for the tutorial notebooks, so that notebook cells stay short.
+"""Figures and tables for the tutorial notebooks, so that notebook cells stay short.
 
 Every figure uses :func:`use_tutorial_style` (a fixed matplotlib style), so a re-run draws
 the same picture on any machine. Figures are built with matplotlib's object-oriented API
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -91,8 +92,9 @@ def plot_stage_breakdown(
     :func:`regnet_tutorial.complexity.stage_complexity`.
     """
     use_tutorial_style()
-    fig = Figure(figsize=(4.6 * len(quantities), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(quantities))
+    # One panel per row, so that the figure keeps readable labels at the width of a page.
+    fig = Figure(figsize=(7.5, 2.3 * len(quantities) + 0.4), layout="constrained")
+    axes = fig.subplots(len(quantities), 1, sharex=True)
     axes = [axes] if len(quantities) == 1 else list(axes)
     n = len(breakdowns)
     width = 0.8 / max(n, 1)
@@ -103,8 +105,26 @@ def plot_stage_breakdown(
             ax.bar(xs, [getattr(parts[k], attr) / scale for k in keys], width, label=name)
         ax.set_xticks(range(len(STAGE_ORDER)), STAGE_ORDER)
         ax.set_ylabel(label)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=9, ncols=max(1, min(n, 3)), loc="upper left")
     return fig
+
+
+class Table:
+    """A table of ``rows`` under ``columns``, held as a pandas DataFrame (``.frame``).
+
+    Notebooks and the book show it as an HTML ``<table>`` without the DataFrame's row numbers;
+    its plain-text form (what nbval compares, and ``print``) is the DataFrame's ``to_string``.
+    """
+
+    def __init__(self, rows: Sequence[Sequence[object]], columns: Sequence[str]) -> None:
+        self.frame = pd.DataFrame([[_cell(v) if isinstance(v, (tuple, list)) else v for v in row]
+                                   for row in rows], columns=list(columns))
+
+    def _repr_html_(self) -> str:
+        return self.frame.to_html(index=False, border=0)
+
+    def __repr__(self) -> str:
+        return self.frame.to_string(index=False)
 
 
 def format_table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
