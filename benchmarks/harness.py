@@ -1,0 +1,246 @@
+"""The measuring machinery of ``benchmarks.speed``: contenders, interleaved timing, memory, peak.
+
+A *contender* is one model in one setting (library, mode, batch, resolution, precision,
+memory format, compile, folded BN). ``time_interleaved`` warms every contender up, then runs
+``rounds`` rounds; in each round every contender is timed once with
+``torch.utils.benchmark.Timer.blocked_autorange``, in a rotated order. On a shared machine the
+load drifts from one second to the next: interleaving gives each contender the same mix of
+quiet and busy moments, and the per-round ratios between two contenders cancel most of it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils import benchmark
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPLS = ("ours", "torchvision", "timm")
+MODES = ("infer", "train")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One model in one setting. ``arch`` is the model's name in its library (``impl``)."""
+
+    impl: str
+    arch: str
+    mode: str = "infer"
+    batch: int = 16
+    resolution: int = 224
+    precision: str = "fp32"
+    memory_format: str = "contiguous"
+    compile: bool = False
+    fused: bool = False
+    group: str = ""
+    """Contenders with the same ``group`` are compared with each other (ratios)."""
+
+    @property
+    def settings(self) -> str:
+        """The non-default settings in a few characters: ``fused+cl+bf16``, or ``eager``."""
+        parts = [p for p, on in (
+            ("fused", self.fused), ("cl", self.memory_format == "channels_last"),
+            ("compile", self.compile), (self.precision, self.precision != "fp32"),
+        ) if on]
+        return "+".join(parts) or "eager"
+
+    @property
+    def label(self) -> str:
+        return f"{self.impl}:{self.arch} {self.mode} {self.settings}"
+
+
+def validate(c: Contender) -> None:
+    """Reject settings that do not make sense, with the fix, before anything runs."""
+    problems = []
+    if c.impl not in IMPLS:
+        problems.append(f"impl {c.impl!r} is not one of {IMPLS}")
+    if c.mode not in MODES:
+        problems.append(f"mode {c.mode!r} is not one of {MODES}")
+    if c.precision not in PRECISIONS:
+        problems.append(f"precision {c.precision!r} is not one of {list(PRECISIONS)}")
+    if c.memory_format not in MEMORY_FORMATS:
+        problems.append(f"memory format {c.memory_format!r} is not one of {list(MEMORY_FORMATS)}")
+    if c.fused and c.mode == "train":
+        problems.append("folded BN is for inference only; use --fused off with --modes train")
+    if c.batch < 1 or c.resolution < 32:
+        problems.append(f"need batch >= 1 and resolution >= 32, got {c.batch} and {c.resolution}")
+    if problems:
+        raise ValueError(f"{c.label}: " + "; ".join(problems))
+
+
+def build_model(c: Contender) -> nn.Module:
+    """The contender's network, randomly initialised (nothing is downloaded)."""
+    if c.impl == "ours":
+        from regnet_tutorial import create_model
+
+        return create_model(c.arch)
+    if c.impl == "torchvision":
+        import torchvision
+
+        return torchvision.models.get_model(c.arch, weights=None)
+    import timm
+
+    return timm.create_model(c.arch, pretrained=False)
+
+
+def make_step(c: Contender, device: torch.device) -> Callable[[], None]:
+    """A closure running one inference call or one training step of ``c`` on random data."""
+    from regnet_tutorial.inference import fuse_for_inference
+
+    validate(c)
+    model = build_model(c).to(device)
+    if c.fused:
+        model = fuse_for_inference(model)
+    fmt = MEMORY_FORMATS[c.memory_format]
+    model = model.to(memory_format=fmt)
+    images = torch.randn(c.batch, 3, c.resolution, c.resolution, device=device).to(memory_format=fmt)
+    dtype = PRECISIONS[c.precision]
+    if c.mode == "infer":
+        model.eval()
+        run = torch.compile(model) if c.compile else model
+
+        def step() -> None:
+            with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                run(images)
+
+        return step
+    model.train()
+    run = torch.compile(model) if c.compile else model
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-5)
+    targets = torch.randint(0, 1000, (c.batch,), device=device)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = F.cross_entropy(run(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+@dataclass
+class Timing:
+    """Seconds per call of one contender, one value per round."""
+
+    contender: Contender
+    per_round: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_round)
+
+    def quartiles(self) -> tuple[float, float]:
+        if len(self.per_round) < 2:
+            return self.per_round[0], self.per_round[0]
+        q = statistics.quantiles(self.per_round, n=4, method="inclusive")
+        return q[0], q[2]
+
+
+def time_interleaved(
+    steps: Sequence[tuple[Contender, Callable[[], None]]], rounds: int, warmup: int,
+    min_run_time: float, log: Callable[[str], None] = print,
+) -> list[Timing]:
+    """Warm every step up, then time them all ``rounds`` times, interleaved (see module doc)."""
+    threads = torch.get_num_threads()
+    for i, (c, step) in enumerate(steps):
+        log(f"warm-up {i + 1}/{len(steps)}: {c.label}")
+        for _ in range(warmup):
+            step()
+    timings = [Timing(c) for c, _ in steps]
+    timers = [
+        # num_threads: Timer would otherwise run everything on one thread.
+        benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=threads, label=c.label)
+        for c, step in steps
+    ]
+    for r in range(rounds):
+        order = [(r + k) % len(steps) for k in range(len(steps))]  # rotate: no fixed position
+        for k in order:
+            timings[k].per_round.append(timers[k].blocked_autorange(min_run_time=min_run_time).median)
+        log(f"round {r + 1}/{rounds} done")
+    return timings
+
+
+def paired_ratio(t: Timing, reference: Timing) -> tuple[float, float, float]:
+    """Throughput of ``t`` over ``reference``, round by round: (median, min, max)."""
+    ratios = [ref / own for own, ref in zip(t.per_round, reference.per_round)]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def peak_memory_mib(contenders: Sequence[Contender], device: torch.device) -> list[tuple[float, str]]:
+    """Peak memory of one warm step of each contender, in MiB, and what was measured.
+
+    CUDA: ``max_memory_allocated`` (weights, activations, workspace). CPU: the rise of the
+    process's peak resident set (``VmHWM``) over its size before the model was built, in a
+    fresh process per contender forked from a server that has only imported the libraries, so
+    no contender inherits another's freed-but-cached memory.
+    """
+    if device.type == "cuda":
+        out = []
+        for c in contenders:
+            step = make_step(c, device)
+            step()
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            step()
+            torch.cuda.synchronize(device)
+            out.append((torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"))
+            del step
+        return out
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["benchmarks.harness", "regnet_tutorial", "torchvision", "timm"])
+    with ctx.Pool(1, maxtasksperchild=1) as pool:
+        peaks = pool.map(child_peak_rss, [asdict(c) for c in contenders], chunksize=1)
+    return [(p, "cpu_peak_rss_rise") for p in peaks]
+
+
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def child_peak_rss(spec: dict) -> float:
+    """In a fresh process: build the contender, run two steps; the peak RSS rise in MiB."""
+    c = Contender(**spec)
+    before = _status_mib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak (VmHWM) to the current RSS
+    step = make_step(c, torch.device("cpu"))
+    step()
+    step()
+    return _status_mib("VmHWM") - before
+
+
+def peak_matmul_flops(device: torch.device, n: int | None = None, min_run_time: float = 1.0) -> float:
+    """The device's measured peak: FLOP/s of a large fp32 matrix product (``2 n^3`` FLOPs)."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    timer = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b}, num_threads=torch.get_num_threads())
+    return 2 * n**3 / timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def device_name(device: torch.device) -> str:
+    """A readable name: the GPU model, or the CPU model from /proc/cpuinfo."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"

@@ -1,0 +1,99 @@
+"""``python -m benchmarks.speed`` on tiny settings: it runs and writes the expected files.
+
+No timing is asserted (speed targets live in the benchmark and its committed results). What is
+asserted: the files and columns, the ratio bookkeeping (a contender against itself is 1), the
+fit against hand-computed cases, and the published V100 numbers against the shipped pycls table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import harness, speed
+from regnet_tutorial.published import PYCLS_ZOO_FILE
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--batch", "2", "--resolution", "32", "--rounds", "2", "--warmup", "1", "--min-run-time", "0",
+        "--device", "cpu"]
+
+
+def read(out: Path, name: str) -> tuple[list[dict], dict]:
+    with open(out / f"{name}.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows, json.loads((out / f"{name}.json").read_text())
+
+
+def test_all_suites_write_csv_and_json_with_the_expected_columns(tmp_path: Path) -> None:
+    results = speed.main([
+        "all", *TINY, "--out", str(tmp_path), "--models", "regnetx_400mf", "--memory", "off",
+        "--pairs", "regnety_400mf", "--table4-batch", "1", "--scaling-models", "regnetx_200mf", "regnety_200mf",
+        "regnetx_400mf",
+    ])
+    rows, payload = read(tmp_path, "compare")
+    assert {"impl", "arch", "mode", "batch", "resolution", "precision", "memory_format", "compile", "fused",
+            "ms_median", "ms_q1", "ms_q3", "img_per_s", "x_torchvision", "x_timm", "achieved_gflops",
+            "pct_of_peak", "peak_mem_mib", "mem_kind"} <= set(rows[0])
+    assert {"command", "git_commit", "device_name", "torch", "OMP_NUM_THREADS", "peak_matmul_gflops"} <= set(payload["meta"])
+    # RegNetX-400MF differs between the rounding rules, so ours runs twice: the timm twin and the
+    # torchvision twin; each library's eager run is its own reference (ratio exactly 1).
+    assert {(r["impl"], r["arch"]) for r in rows if r["mode"] == "train"} == {
+        ("ours", "regnetx_400mf"), ("ours", "regnetx_400mf_tv"), ("torchvision", "regnet_x_400mf"),
+        ("timm", "regnetx_004")}
+    tv_eager = [r for r in rows if r["impl"] == "torchvision" and r["settings"] == "eager"]
+    assert tv_eager and all(float(r["x_torchvision"]) == 1.0 for r in tv_eager)
+    assert any(r["settings"] == "fused+cl" and r["x_torchvision"] for r in rows)
+    t4, t4_payload = read(tmp_path, "table4")
+    assert t4[0]["regnet"] == "RegNetY-400MF" and t4[0]["efficientnet"] == "efficientnet_b0"
+    assert float(t4[0]["paper_regnet_ms_v100"]) == 19 and float(t4[0]["paper_efficientnet_ms_v100"]) == 34
+    assert t4_payload["source"] == speed.PYCLS_ZOO_URL
+    sc, sc_payload = read(tmp_path, "scaling")
+    assert [r["model"] for r in sc] == ["RegNetX-200MF", "RegNetY-200MF", "RegNetX-400MF"]
+    assert set(sc_payload["fits"]) == {"flops", "acts"} and "r2" in sc_payload["fits"]["acts"]
+    assert set(results) >= {"compare", "table4", "scaling"}
+
+
+def test_peak_memory_is_measured_per_contender_on_the_cpu(tmp_path: Path) -> None:
+    speed.main(["compare", *TINY, "--out", str(tmp_path), "--models", "regnetx_200mf", "--impls", "ours",
+                "--modes", "infer", "train"])
+    rows, _ = read(tmp_path, "compare")
+    by_mode = {r["mode"]: float(r["peak_mem_mib"]) for r in rows}
+    assert all(r["mem_kind"] == "cpu_peak_rss_rise" for r in rows)
+    # A training step keeps activations, gradients and momentum: more than inference needs.
+    assert 0 < by_mode["infer"] < by_mode["train"]
+
+
+def test_fit_against_hand_computed_cases() -> None:
+    exact = speed.fit([1, 2, 3, 4], [3, 5, 7, 9])  # y = 2x + 1
+    assert exact["slope"] == pytest.approx(2) and exact["intercept"] == pytest.approx(1)
+    assert exact["r2"] == pytest.approx(1) and exact["pearson_r"] == pytest.approx(1)
+    # y = (1, 3, 2) on x = (1, 2, 3): slope 0.5, R^2 = 0.25 (SS_res 1.5, SS_tot 2), Spearman 0.5.
+    noisy = speed.fit([1, 2, 3], [1, 3, 2])
+    assert noisy["slope"] == pytest.approx(0.5) and noisy["r2"] == pytest.approx(0.25)
+    assert noisy["spearman_r"] == pytest.approx(0.5)
+
+
+def test_table4_regnet_times_are_the_shipped_pycls_model_zoo_numbers() -> None:
+    """The RegNetY V100 times in TABLE4_PAIRS equal the pycls MODEL_ZOO copy shipped with the package."""
+    text = (ROOT / "regnet_tutorial" / PYCLS_ZOO_FILE).read_text()
+    zoo = {r["model"]: r for r in csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))}
+    for ours, _, _, regnet_ms, _ in speed.TABLE4_PAIRS:
+        assert float(zoo[speed.get_card(ours).display_name]["infer_ms"]) == regnet_ms
+
+
+def test_bad_settings_fail_early_with_the_fix() -> None:
+    with pytest.raises(ValueError, match="inference only"):
+        harness.validate(harness.Contender("ours", "regnetx_200mf", mode="train", fused=True))
+    with pytest.raises(SystemExit):
+        speed.main(["compare", "--models", "regnetx_999mf"])
+
+
+def test_module_entry_point_prints_help() -> None:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    assert "table4" in out.stdout and "scaling" in out.stdout
