@@ -177,8 +177,11 @@ def _draw_regnet(rng: random.Random, space: str) -> dict[str, Any]:
 def _regnet_stages(p: dict[str, Any], stages: int) -> tuple[list[int], list[int]] | None:
     """Per-stage ``(depths, widths)`` of a RegNet draw, or ``None`` unless it has exactly
     ``stages`` stages with none skipped (pycls's ``num_stages == max_stages`` check)."""
-    params = RegNetParams(p["d"], p["w0"], p["wa"], p["wm"], p["g"], 1 / p["b"])
-    block_widths = quantized_widths(params)
+    # No skipped stage: the largest exponent round(s_j), at the last block, must be stages - 1.
+    u_last = p["w0"] + p["wa"] * (p["d"] - 1)
+    if round(math.log(u_last / p["w0"]) / math.log(p["wm"])) + 1 != stages:
+        return None  # checked first: it rejects most draws at the cost of one logarithm
+    block_widths = quantized_widths(RegNetParams(p["d"], p["w0"], p["wa"], p["wm"], p["g"], 1 / p["b"]))
     widths: list[int] = []
     depths: list[int] = []
     for w in block_widths:
@@ -187,10 +190,7 @@ def _regnet_stages(p: dict[str, Any], stages: int) -> tuple[list[int], list[int]
         else:
             widths.append(w)
             depths.append(1)
-    # No skipped stage: the largest exponent round(s_j) must equal the number of stages - 1.
-    u_last = p["w0"] + p["wa"] * (p["d"] - 1)
-    max_exponent = round(math.log(u_last / p["w0"]) / math.log(p["wm"]))
-    if len(widths) != stages or max_exponent + 1 != stages:
+    if len(widths) != stages:  # two exponents gave the same multiple of 8
         return None
     return depths, widths
 

@@ -1,0 +1,40 @@
+"""Sampling cost of the design-space samplers: seconds to draw N models into a flops band.
+
+The target (issue 8): 500 models of AnyNetX_A in a band 10% wide at 224 px in under 10 s on
+2 CPU cores. Example::
+
+    python benchmarks/sampling.py                      # every space, 500 models, 360-396 MF
+    python benchmarks/sampling.py --space anynetx_a --n 500 --flops 360e6:396e6
+
+Speed targets live here, never in the unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+
+from regnet_tutorial.sweep.__main__ import parse_band
+from regnet_tutorial.sweep.spaces import SPACES, SamplerConfig, sample_space
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", nargs="+", default=list(SPACES), help="spaces to time (default: all)")
+    parser.add_argument("--n", type=int, default=500, help="models per space (default 500)")
+    parser.add_argument("--flops", type=parse_band, default=(360e6, 396e6), help="band LOW:HIGH (default 10%% wide)")
+    parser.add_argument("--resolution", type=int, default=224)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    config = SamplerConfig(flops=args.flops, resolution=args.resolution)
+    lo, hi = args.flops
+    print(f"{'space':<10} {'models':>6} {'seconds':>8}   band {lo / 1e6:g}-{hi / 1e6:g} MF at {args.resolution} px")
+    for space in args.space:
+        start = time.perf_counter()
+        sample_space(space, args.n, args.seed, config)
+        print(f"{space:<10} {args.n:>6} {time.perf_counter() - start:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
