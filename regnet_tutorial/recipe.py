@@ -4,7 +4,7 @@ The RegNet paper (Section 5 and Appendix) and its code (pycls, ``configs/dds_bas
 train every model for 100 epochs with SGD (momentum 0.9, Nesterov), weight decay 5e-5,
 a 5-epoch linear warmup from 0.1x, then a half-period cosine schedule, and scale the
 learning rate linearly with the batch: ``lr = 0.1 x total_batch / 128``. On 8 GPUs the
-total batch is 1024 up to 1.6GF, 512 from 3.2GF to 12GF and 256 for 16GF and 32GF.
+total batch is 1024 up to 1.6GF, 512 from 3.2GF to 12GF (RegNetX: to 16GF) and 256 above.
 
 :class:`TrainConfig` holds those values plus our engineering options; :func:`load_config`
 reads it from YAML with ``key=value`` overrides; :func:`resolve_recipe` turns it into the
@@ -415,11 +415,15 @@ def _size_in_gf(card: ModelCard) -> float:
     return float(match.group(1)) / (1000 if match.group(2) == "MF" else 1)
 
 
+_LARGEST_AT_64_PER_GPU = {"RegNetX": 16.0, "RegNetY": 12.0}
+"""pycls trains RegNetX-16GF with 8 x 64 images (``BATCH_SIZE: 512``) but RegNetY-16GF with 8 x 32."""
+
+
 def paper_batch_per_gpu(card: ModelCard) -> int:
-    """Images per GPU in the paper's 8-GPU runs: 128 up to 1.6GF, 64 up to 12GF, 32 above
-    (pycls ``configs/dds_baselines/*_dds_8gpu.yaml``; mmclassification ``8xb128`` / ``8xb64``)."""
+    """Images per GPU in the paper's 8-GPU runs: 128 up to 1.6GF, 64 up to 12GF (RegNetX: 16GF),
+    32 above (pycls ``configs/dds_baselines/*_dds_8gpu.yaml``; mmclassification ``8xb128`` / ``8xb64``)."""
     gf = _size_in_gf(card)
-    return 128 if gf <= 1.6 else 64 if gf <= 12 else 32
+    return 128 if gf <= 1.6 else 64 if gf <= _LARGEST_AT_64_PER_GPU[card.family] else 32
 
 
 def paper_config(name: str) -> TrainConfig:

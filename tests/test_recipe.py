@@ -162,9 +162,12 @@ def test_recipe_files_match_the_published_seed_table() -> None:
 
 
 def test_largest_models_use_the_papers_smallest_batch() -> None:
-    """pycls RegNet{X,Y}-{16,32}GF_dds_8gpu.yaml: batch 256, lr 0.2, i.e. 8 x 32."""
-    for name in ("regnetx_16gf", "regnetx_32gf", "regnety_16gf", "regnety_32gf"):
+    """pycls RegNetX-32GF and RegNetY-{16,32}GF_dds_8gpu.yaml: batch 256, lr 0.2, i.e. 8 x 32;
+    RegNetX-16GF_dds_8gpu.yaml: batch 512, lr 0.4 (tests/test_recipe_constants.py has every model)."""
+    for name in ("regnetx_32gf", "regnety_16gf", "regnety_32gf"):
         r = resolve_recipe(load_config(CONFIGS / f"{name}.yaml"), 8, 1_281_167)
         assert (r.total_batch, r.lr) == (256, pytest.approx(0.2))
+    r = resolve_recipe(load_config(CONFIGS / "regnetx_16gf.yaml"), 8, 1_281_167)
+    assert (r.total_batch, r.lr) == (512, pytest.approx(0.4))
     raw = yaml.safe_load((CONFIGS / "regnety_200mf.yaml").read_text())
     assert raw["batch_size"] == 128 and raw["epochs"] == 100
