@@ -81,3 +81,15 @@ def test_figures_draw_what_they_are_given() -> None:
     samples = [{"flops": 1e6, "params": 2e6, "acts": 3e6}, {"flops": 2e6, "params": 1e6, "acts": 1e6}]
     assert len(complexity_scatter_figure({"A": samples}, {"A": [1.0, 2.0]}).axes) == 3
     assert len(complexity_histogram_figure(samples).axes) == 3
+
+
+def test_group_by_space_keeps_the_paper_order_and_finite_errors() -> None:
+    from regnet_tutorial.sweep.analysis import group_by_space
+
+    records = [
+        {"space": "regnet", "index": 1, "top1_error": 5.0}, {"space": "anynetx_e", "index": 0, "top1_error": 7.0},
+        {"space": "regnet", "index": 0, "top1_error": 6.0}, {"space": "anynetx_a", "index": 0, "top1_error": float("nan")},
+    ]
+    groups = group_by_space(records)
+    assert list(groups) == ["anynetx_e", "regnet"]
+    assert [r["index"] for r in groups["regnet"]] == [0, 1]

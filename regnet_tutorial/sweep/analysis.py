@@ -82,3 +82,21 @@ def bootstrap_best(
     tail = (1 - confidence) / 2
     low, median, high = np.quantile(draws, [tail, 0.5, 1 - tail], method="inverted_cdf")
     return BootstrapResult(float(median), float(low), float(high), confidence, draws)
+
+
+SHORT_NAMES: dict[str, str] = {
+    "anynetx_a": "A", "anynetx_b": "B", "anynetx_c": "C", "anynetx_d": "D", "anynetx_e": "E",
+    "regnet": "RegNet", "regnetx": "RegNetX",
+}
+"""The names of the paper's EDF legends (``[A]``, ``[B]``, ...)."""
+
+
+def group_by_space(records: Sequence[dict], metric: str = "top1_error") -> dict[str, list[dict]]:
+    """Result records grouped by ``space`` (in the paper's order, A to RegNetX), each group sorted
+    by its ``index``; records without a finite ``metric`` are left out."""
+    groups: dict[str, list[dict]] = {}
+    for space in SHORT_NAMES:
+        rows = [r for r in records if r.get("space") == space and np.isfinite(r.get(metric, np.nan))]
+        if rows:
+            groups[space] = sorted(rows, key=lambda r: r["index"])
+    return groups
