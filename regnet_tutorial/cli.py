@@ -60,6 +60,8 @@ def one_line(error: BaseException) -> str:
     text = str(error)
     if isinstance(error, KeyError) and len(error.args) == 1:  # str(KeyError) adds quotes
         text = str(error.args[0])
+    if "Original Traceback" in text:  # re-raised from a DataLoader worker: keep the original message
+        text = text.strip().splitlines()[-1].split(": ", 1)[-1]
     return " ".join(text.split()) or type(error).__name__
 
 

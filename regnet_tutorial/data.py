@@ -201,11 +201,11 @@ def _check_layout(root: Path, split: str) -> Path:
 
 def _drop_corrupt(dataset: ImageFolder, split_dir: Path) -> None:
     paths = [path for path, _ in dataset.samples]
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        readable = list(pool.map(is_readable_image, paths, chunksize=64))
-    bad = [p for p, ok in zip(paths, readable) if not ok]
+    bad = find_unreadable_images(paths)
     if not bad:
         return
+    bad_set = set(bad)
+    readable = [p not in bad_set for p in paths]
     keep = [s for s, ok in zip(dataset.samples, readable) if ok]
     left = {target for _, target in keep}
     emptied = [c for c, i in dataset.class_to_idx.items() if i not in left]
@@ -242,6 +242,23 @@ def load_split(
     if skip_corrupt:
         _drop_corrupt(dataset, split_dir)
     return dataset
+
+
+def find_unreadable_images(paths: Sequence[str], workers: int | None = None) -> list[str]:
+    """The files among ``paths`` that do not open and decode (:func:`is_readable_image`), in order;
+    checked by a thread pool (a fast JPEG draft decode per file)."""
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        readable = list(pool.map(is_readable_image, paths, chunksize=64))
+    return [p for p, ok in zip(paths, readable) if not ok]
+
+
+def unreadable_images_error(bad: Sequence[str], checked: int) -> DataError:
+    """One :class:`DataError` listing every unreadable file (``--check_data``)."""
+    return DataError(
+        f"{len(bad)} of {checked} images cannot be decoded: {', '.join(bad)}. Delete or replace them, or "
+        "pass skip_corrupt=true to drop unreadable files up front."
+    )
 
 
 def check_same_classes(train: ImageFolder, val: ImageFolder) -> list[str]:

@@ -8,6 +8,7 @@ same augmented images), a throughput meter and the run metadata written with eac
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import math
@@ -174,6 +175,60 @@ def read_metrics_csv(path: str | os.PathLike) -> dict[str, list[tuple[int, float
             step = int(row["step"]) if row["step"] else -1  # -1: logged without a step
             series.setdefault(row["name"], []).append((step, value))
     return series
+
+
+def truncate_metrics_csv(path: str | os.PathLike, step: int, keep_epoch_rows_at_step: bool) -> int:
+    """Drop the rows a resumed run will write again: every row logged at ``step`` or later, except
+    the ``epoch/*`` rows at ``step`` itself when ``keep_epoch_rows_at_step`` (the checkpoint of
+    ``step`` already holds that epoch's evaluation). Returns the number of rows dropped.
+
+    Per-step rows are logged with the step count *before* the optimizer step, epoch rows with the
+    count after the epoch's last step, so a checkpoint at step ``s`` holds exactly the rows with
+    step ``< s`` plus the epoch rows at ``s``. Afterwards the file equals an uninterrupted run's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return 0
+    header, body = rows[0], rows[1:]
+
+    def keep(row: list[str]) -> bool:
+        if not row or not row[0]:
+            return True
+        logged_at = int(row[0])
+        return logged_at < step or (logged_at == step and keep_epoch_rows_at_step and row[1].startswith("epoch/"))
+
+    kept = [row for row in body if keep(row)]
+    lines = io.StringIO()
+    csv.writer(lines).writerows([header, *kept])
+    write_text_atomic(path, lines.getvalue())
+    return len(body) - len(kept)
+
+
+class ProgressLines:
+    """Periodic progress lines for runs whose output is not a terminal (nohup, SLURM logs), where
+    a tqdm bar would write one garbled line per refresh: every ``every`` optimizer steps, the
+    step, epoch, loss, throughput and the estimated time left."""
+
+    def __init__(self, total_steps: int, start_step: int, every: int, images_per_step: int) -> None:
+        self.total_steps, self.every, self.images_per_step = total_steps, every, images_per_step
+        self.start_step, self.start = start_step, time.perf_counter()
+
+    def due(self, step: int) -> bool:
+        """Whether a line is due after optimizer step ``step`` (the count of steps done)."""
+        return self.every > 0 and step % self.every == 0 and step > self.start_step
+
+    def line(self, step: int, epoch: int, epochs: int, loss: float) -> str:
+        """``step S/T  epoch E/N  loss L  R img/s  ETA h:mm:ss``, rates measured since the start."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        per_step = elapsed / max(step - self.start_step, 1)
+        eta = int(per_step * (self.total_steps - step))
+        rate = self.images_per_step / per_step
+        return (f"step {step}/{self.total_steps}  epoch {epoch}/{epochs}  loss {loss:.4f}  "
+                f"{rate:.1f} img/s  ETA {eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}")
 
 
 def flat_hparams(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,51 +5,76 @@
     accelerate launch scripts/train.py --config configs/regnetx_400mf.yaml --data /path/to/imagenet
     accelerate launch scripts/train.py --config configs/regnetx_400mf.yaml --data ... --resume auto
     accelerate launch scripts/train.py --config ... --data ... epochs=10 batch_size=64   # overrides
+    accelerate launch --mixed_precision bf16 scripts/train.py ...   # precision: the launcher's setting
 
 The loop is built step by step in notebooks/05_training_with_accelerate.ipynb.
 """
 import argparse
+import contextlib
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import ProjectConfiguration
+from accelerate.utils import ProjectConfiguration, gather_object
 from tqdm import tqdm
 
 from regnet_tutorial import checkpointing as ckpt
 from regnet_tutorial.checkpoint_io import save_safetensors
+from regnet_tutorial.cli import CliError, is_main_process, run_main
 from regnet_tutorial.data import (
-    build_dataloader, check_same_classes, eval_transform, load_split, train_transform,
+    build_dataloader, check_same_classes, eval_transform, find_unreadable_images, load_split, train_transform,
+    unreadable_images_error,
 )
 from regnet_tutorial.env import seed_everything
 from regnet_tutorial.evaluation import evaluate
 from regnet_tutorial.models import create_model
-from regnet_tutorial.recipe import config_to_dict, describe, load_config, resolve_recipe, save_config
+from regnet_tutorial.recipe import ConfigError, config_to_dict, describe, load_config, resolve_recipe, save_config
+from regnet_tutorial.rundir import RunLock, check_writable
 from regnet_tutorial.schedule import build_scheduler
 from regnet_tutorial.training import (
-    CsvTracker, SeededAugmentation, ThroughputMeter, build_ema, flat_hparams, precise_bn,
-    random_subset, run_metadata, write_json_atomic,
+    CsvTracker, ProgressLines, SeededAugmentation, ThroughputMeter, build_ema, flat_hparams, precise_bn,
+    random_subset, run_metadata, truncate_metrics_csv, write_json_atomic,
 )
 
 
 def parse_args(argv=None):
-    """The run's TrainConfig: the recipe file, then key=value overrides, then the flags."""
+    """The run's TrainConfig (the recipe file, then key=value overrides, then the flags) and the
+    command line's other options."""
     parser = argparse.ArgumentParser(description="Train a RegNet with the paper's recipe.")
     parser.add_argument("--config", required=True, help="recipe file, e.g. configs/regnetx_400mf.yaml")
     parser.add_argument("--data", help="folder with train/<class>/*.JPEG and val/<class>/*.JPEG")
     parser.add_argument("--output_dir", help="checkpoints, logs and the resolved config go here")
     parser.add_argument("--resume", help="'auto' (newest complete checkpoint in output_dir) or a checkpoint folder")
-    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"])
+    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"],
+                        help="default: the launcher's (accelerate launch --mixed_precision, accelerate config)")
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     parser.add_argument("--channels_last", action="store_true", default=None, help="NHWC memory format")
+    parser.add_argument("--allow_config_change", action="store_true",
+                        help="resume although settings that change the result differ (recorded in run.json)")
+    parser.add_argument("--check_data", action="store_true", help="first decode every image; list all bad ones")
+    parser.add_argument("--progress_every", type=int, default=100, metavar="N",
+                        help="when the output is not a terminal, a progress line every N steps (0: none)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="any config key, e.g. epochs=2")
     args = parser.parse_intermixed_args(argv)  # key=value overrides may come before or after flags
     flags = ("data", "output_dir", "resume", "mixed_precision", "compile", "channels_last")
     given = [f"{k}={getattr(args, k)}" for k in flags if getattr(args, k) is not None]
-    return load_config(args.config, [*args.overrides, *given])
+    return load_config(args.config, [*args.overrides, *given]), args
+
+
+def launcher_precision(cfg):
+    """The mixed precision to ask Accelerate for: the config's (or --mixed_precision's) if given, else
+    None, which makes Accelerate use the launcher's setting. Both given and different: an error."""
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION")  # set by accelerate launch
+    if cfg.mixed_precision and launcher and launcher != cfg.mixed_precision:
+        raise ConfigError(
+            f"mixed_precision={cfg.mixed_precision} (config or --mixed_precision) conflicts with the launcher's "
+            f"{launcher} (accelerate launch --mixed_precision, or accelerate config). Set it in one place: "
+            f"pass --mixed_precision {cfg.mixed_precision} to accelerate launch and drop the script's value.")
+    return cfg.mixed_precision
 
 
 def build_data(cfg):
@@ -66,15 +91,27 @@ def build_data(cfg):
     return train_set, train_loader, val_loader
 
 
-def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema, loader, state, progress):
-    """Train from where ``state`` stands to the end of its epoch; returns the mean training loss."""
+def check_images(cfg, accelerator):
+    """--check_data: decode every train and val image (each process a share) and list all bad ones at once."""
+    paths = [path for split in (cfg.train_split, cfg.val_split) for path, _ in load_split(cfg.data, split, None).samples]
+    mine = find_unreadable_images(paths[accelerator.process_index::accelerator.num_processes])
+    bad = sorted(gather_object(mine)) if accelerator.num_processes > 1 else mine
+    if bad:
+        raise unreadable_images_error(bad, len(paths))
+    accelerator.print(f"check_data: all {len(paths)} images decode")
+
+
+def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema, loader, state, save, progress):
+    """Train from where ``state`` stands to the end of its epoch; returns the epoch's mean training loss."""
     model.train()
     if state.batches_done:  # resuming mid-epoch: skip the batches already seen
         loader = accelerator.skip_first_batches(loader, state.batches_done)
     steps_done = state.batches_done // cfg.grad_accum_steps
-    meter, loss_sum, batches = ThroughputMeter(), torch.zeros((), device=accelerator.device), 0
+    # The epoch's loss so far lives in the state, so that a resumed epoch's mean covers the whole epoch.
+    loss_sum = torch.tensor(state.loss_sums[accelerator.process_index] if state.loss_sums else 0.0,
+                            device=accelerator.device)
     bar = tqdm(total=resolved.steps_per_epoch, initial=steps_done, desc=f"epoch {state.epoch + 1}",
-               disable=not progress)
+               disable=progress is not None or not accelerator.is_local_main_process)
     for images, targets in loader:
         if cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -84,8 +121,7 @@ def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema
             optimizer.step()  # a no-op until grad_accum_steps micro-batches are accumulated
             optimizer.zero_grad(set_to_none=True)
         state.batches_done += 1
-        meter.update(images.shape[0] * accelerator.num_processes)
-        loss_sum, batches = loss_sum + loss.detach(), batches + 1
+        loss_sum, state.loss_batches = loss_sum + loss.detach(), state.loss_batches + 1
         if not accelerator.sync_gradients:
             continue
         lr = optimizer.param_groups[0]["lr"]  # the rate this optimizer step used
@@ -93,20 +129,23 @@ def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema
         if ema is not None:
             ema.update_parameters(accelerator.unwrap_model(model, keep_torch_compile=False))
         if state.global_step % cfg.log_every == 0:
-            accelerator.log({"train/loss": accelerator.reduce(loss.detach(), "mean").item(),
-                             "train/lr": lr, "train/images_per_s": meter.rate()}, step=state.global_step)
+            accelerator.log({"train/loss": accelerator.reduce(loss.detach(), "mean").item(), "train/lr": lr},
+                            step=state.global_step)
         state.global_step, steps_done = state.global_step + 1, steps_done + 1
         bar.update()
+        if progress is not None and progress.due(state.global_step):  # loss of process 0's last batch
+            accelerator.print(progress.line(state.global_step, state.epoch + 1, cfg.epochs, loss.item()))
         ckpt.maybe_crash("step", state.global_step)  # fault injection for the resume tests
         if steps_done == resolved.steps_per_epoch:
             break  # the recipe's step count: a last partial accumulation does not step
         if cfg.checkpoint_every_steps and state.global_step % cfg.checkpoint_every_steps == 0:
-            ckpt.save_checkpoint(accelerator, cfg.output_dir, state, cfg.keep_last)
+            state.loss_sums = accelerator.gather(loss_sum.reshape(1)).tolist()
+            save(state)
     bar.close()
-    return accelerator.reduce(loss_sum / max(batches, 1), "mean").item()
+    return accelerator.reduce(loss_sum / max(state.loss_batches, 1), "mean").item()
 
 
-def evaluate_epoch(cfg, accelerator, model, ema, train_set, val_loader, num_classes, epoch, progress):
+def evaluate_epoch(cfg, accelerator, model, ema, train_set, val_loader, num_classes, epoch):
     """Precise BN (if asked), then val top-1/top-5/loss of the model and of its EMA (if any)."""
     if cfg.precise_bn_batches:
         seed = (cfg.seed * 1000 + epoch) * 1000 + accelerator.process_index  # other images per process
@@ -114,14 +153,30 @@ def evaluate_epoch(cfg, accelerator, model, ema, train_set, val_loader, num_clas
         loader = build_dataloader(subset, cfg.batch_size, train=False, num_workers=cfg.num_workers)
         batches = (images.to(accelerator.device) for images, _ in loader)
         precise_bn(accelerator.unwrap_model(model), batches, cfg.precise_bn_batches, accelerator)
-    metrics = {f"val_{k}": v for k, v in evaluate(model, val_loader, accelerator, num_classes, progress).items()}
+    show = accelerator.is_local_main_process and sys.stderr.isatty()
+    metrics = {f"val_{k}": v for k, v in evaluate(model, val_loader, accelerator, num_classes, show).items()}
     if ema is not None:
-        ema_metrics = evaluate(ema.module, val_loader, accelerator, num_classes, progress)
+        ema_metrics = evaluate(ema.module, val_loader, accelerator, num_classes, show)
         metrics.update({f"val_ema_{k}": v for k, v in ema_metrics.items()})
     return metrics
 
 
-def export_final(cfg, resolved, accelerator, model, ema, state, num_classes):
+def finish_epoch(cfg, accelerator, state, evaluate_now, images_per_s=None):
+    """Evaluate the epoch just trained (if its evaluation is pending), then log and print its record."""
+    record = state.history[-1]
+    if state.eval_pending:
+        record.update(evaluate_now(record["epoch"] - 1))
+        state.eval_pending = False
+        if record["val_top1"] > state.best_top1:
+            state.best_top1, state.best_step = record["val_top1"], state.global_step
+    accelerator.log({f"epoch/{k}": v for k, v in record.items()}, step=state.global_step)
+    accelerator.print(
+        f"epoch {record['epoch']:3d}/{cfg.epochs}  train loss {record['train_loss']:.4f}  "
+        + (f"val top-1 {record['val_top1']:6.2f}%  top-5 {record['val_top5']:6.2f}%  " if "val_top1" in record else "")
+        + (f"({images_per_s:.1f} img/s)" if images_per_s else ""))
+
+
+def export_final(cfg, resolved, accelerator, model, ema, state, num_classes, changes):
     """Write model.safetensors (and model_ema.safetensors) plus final.json into output_dir."""
     out = Path(cfg.output_dir)
     meta = {"model": cfg.model, "num_classes": str(num_classes), "global_step": str(state.global_step)}
@@ -130,86 +185,120 @@ def export_final(cfg, resolved, accelerator, model, ema, state, num_classes):
         if ema is not None:
             save_safetensors(ema.module, out / "model_ema.safetensors", meta)
         write_json_atomic(out / "final.json", run_metadata(accelerator, {
-            "config": config_to_dict(cfg), "recipe": dataclasses.asdict(resolved),
+            "config": config_to_dict(cfg), "config_changes": changes, "recipe": dataclasses.asdict(resolved),
             "metrics": state.history[-1] if state.history else {},
             "best": {"val_top1": state.best_top1, "step": state.best_step}, "history": state.history,
         }))
     accelerator.wait_for_everyone()
 
 
-def main(argv=None):
-    """Train (or resume) the run described by the command line; returns its TrainerState."""
-    cfg = parse_args(argv)
+def start(cfg, args):
+    """The Accelerator, the checkpoint to resume from (or None), and the run settings a checkpoint stores:
+    the config, what Accelerate actually uses, and the config changes allowed so far."""
     out = Path(cfg.output_dir)
     accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum_steps,
+        mixed_precision=launcher_precision(cfg), gradient_accumulation_steps=cfg.grad_accum_steps,
         log_with=["tensorboard", CsvTracker("train", out / "logs")],
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
     )
-    resume_from = ckpt.resolve_resume(cfg.resume, out)
+    resume_from = ckpt.resolve_resume(cfg.resume, out, accelerator.num_processes, bool(cfg.ema_decay),
+                                      warn=accelerator.is_main_process)
     if resume_from is None and ckpt.list_checkpoints(out):
-        sys.exit(f"{out} already holds checkpoints: pass --resume auto to continue that run, "
-                 "or choose another --output_dir.")
-    seed_everything(cfg.seed)
-    train_set, train_loader, val_loader = build_data(cfg)
-    num_classes = cfg.num_classes or len(train_set.classes)
-    resolved = resolve_recipe(cfg, accelerator.num_processes, len(train_set))
-    accelerator.print(describe(resolved))
-
-    model = create_model(cfg.model, num_classes, zero_init_last_bn=cfg.zero_init_last_bn)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if cfg.compile:
-        model = torch.compile(model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=resolved.lr, momentum=cfg.momentum,
-                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-    scheduler = build_scheduler(optimizer, resolved, cfg.warmup_factor)
-    model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
-    accelerator.register_for_checkpointing(scheduler)
-    ema = build_ema(accelerator.unwrap_model(model, keep_torch_compile=False), cfg.ema_decay) if cfg.ema_decay else None
-    if ema is not None:
-        accelerator.register_for_checkpointing(ema)
-
-    state = ckpt.TrainerState()
+        raise CliError(f"{out} already holds checkpoints: pass --resume auto to continue that run, "
+                       "or choose another --output_dir.")
+    settings = {**config_to_dict(cfg), "mixed_precision": accelerator.mixed_precision,
+                "num_processes": accelerator.num_processes}
+    changes = []
     if resume_from is not None:
-        accelerator.load_state(str(resume_from))
-        state = ckpt.read_trainer_state(resume_from)
+        stored = ckpt.read_run_config(resume_from)
+        changed = ckpt.check_resume_settings(stored["settings"], settings, args.allow_config_change, resume_from)
+        step = ckpt.read_trainer_state(resume_from).global_step
+        changes = stored.get("config_changes", []) + ([{"step": step, "changes": changed}] if changed else [])
+    return accelerator, resume_from, {"settings": settings, "config_changes": changes}
+
+
+def resume(cfg, resolved, accelerator, resume_from, model, optimizer, scheduler, ema, run_config):
+    """Load the checkpoint (if any) and write the run's records: config.yaml once (a resume never
+    rewrites it), metrics.csv cut back to the checkpoint's step, run.json with what is really used."""
+    out, state = Path(cfg.output_dir), ckpt.TrainerState()
+    if resume_from is not None:
+        state = ckpt.load_checkpoint(accelerator, resume_from, model, optimizer, ema)
+        ckpt.restore_schedule(scheduler, optimizer, state.global_step, resolved.lr, {
+            "momentum": cfg.momentum, "nesterov": cfg.nesterov, "weight_decay": cfg.weight_decay})
         accelerator.print(f"resumed from {resume_from} at step {state.global_step} "
                           f"({state.epoch} epochs and {state.batches_done} batches done)")
     if accelerator.is_main_process:
-        save_config(cfg, out / "config.yaml")
+        if resume_from is None:
+            save_config(dataclasses.replace(cfg, mixed_precision=accelerator.mixed_precision), out / "config.yaml")
+        else:
+            truncate_metrics_csv(out / "logs" / "metrics.csv", state.global_step, not state.eval_pending)
         write_json_atomic(out / "run.json", run_metadata(accelerator, {
-            "recipe": dataclasses.asdict(resolved), "resumed_from": str(resume_from or "")}))
-    accelerator.init_trackers("train", config=flat_hparams(config_to_dict(cfg)))
-    progress = accelerator.is_local_main_process and sys.stderr.isatty()
-
-    for epoch in range(state.epoch, cfg.epochs):
-        train_set.set_epoch(epoch)
-        train_loader.set_epoch(epoch)
-        meter = ThroughputMeter()
-        train_loss = train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema,
-                                     train_loader, state, progress)
-        meter.update(resolved.steps_per_epoch * resolved.total_batch)
-        images_per_s = meter.rate()
-        record = {"epoch": epoch + 1, "step": state.global_step, "train_loss": train_loss}
-        if (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs:
-            record.update(evaluate_epoch(cfg, accelerator, model, ema, train_set, val_loader,
-                                         num_classes, epoch, progress))
-        state.epoch, state.batches_done = epoch + 1, 0
-        state.history.append(record)
-        if record.get("val_top1", -1.0) > state.best_top1:
-            state.best_top1, state.best_step = record["val_top1"], state.global_step
-        accelerator.log({f"epoch/{k}": v for k, v in record.items()}, step=state.global_step)
-        accelerator.print(
-            f"epoch {epoch + 1:3d}/{cfg.epochs}  train loss {train_loss:.4f}  "
-            + (f"val top-1 {record['val_top1']:6.2f}%  top-5 {record['val_top5']:6.2f}%  "
-               if "val_top1" in record else "") + f"({images_per_s:.1f} img/s)")
-        ckpt.save_checkpoint(accelerator, out, state, cfg.keep_last)
-
-    export_final(cfg, resolved, accelerator, model, ema, state, num_classes)
-    accelerator.end_training()
+            "recipe": dataclasses.asdict(resolved), "resumed_from": str(resume_from or ""),
+            "config_changes": run_config["config_changes"]}))
     return state
+
+
+def train(argv=None):
+    """Train (or resume) the run described by the command line; returns its TrainerState. Bad input
+    raises an error that names the problem, before any work is done where it can be found early."""
+    cfg, args = parse_args(argv)
+    launcher_precision(cfg)
+    out = check_writable(cfg.output_dir)
+    with RunLock(out) if is_main_process() else contextlib.nullcontext():  # one run per output_dir
+        accelerator, resume_from, run_config = start(cfg, args)
+        if args.check_data:
+            check_images(cfg, accelerator)
+        seed_everything(cfg.seed)
+        train_set, train_loader, val_loader = build_data(cfg)
+        num_classes = cfg.num_classes or len(train_set.classes)
+        resolved = resolve_recipe(cfg, accelerator.num_processes, len(train_set))
+        accelerator.print(describe(resolved))
+
+        model = create_model(cfg.model, num_classes, zero_init_last_bn=cfg.zero_init_last_bn)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            model = torch.compile(model)
+        optimizer = torch.optim.SGD(model.parameters(), lr=resolved.lr, momentum=cfg.momentum,
+                                    nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        scheduler = build_scheduler(optimizer, resolved, cfg.warmup_factor)
+        model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
+        ema = build_ema(accelerator.unwrap_model(model, keep_torch_compile=False), cfg.ema_decay) if cfg.ema_decay else None
+        state = resume(cfg, resolved, accelerator, resume_from, model, optimizer, scheduler, ema, run_config)
+        accelerator.init_trackers("train", config=flat_hparams(config_to_dict(cfg)))
+
+        def save(state):
+            ckpt.save_checkpoint(accelerator, out, state, cfg.keep_last, model, optimizer, ema, run_config)
+
+        def evaluate_now(epoch):
+            return evaluate_epoch(cfg, accelerator, model, ema, train_set, val_loader, num_classes, epoch)
+
+        progress = None if sys.stderr.isatty() else ProgressLines(
+            resolved.total_steps, state.global_step, args.progress_every, resolved.total_batch)
+        if state.eval_pending:  # resumed from the checkpoint taken between training and evaluation
+            finish_epoch(cfg, accelerator, state, evaluate_now)
+        for epoch in range(state.epoch, cfg.epochs):
+            train_set.set_epoch(epoch)
+            train_loader.set_epoch(epoch)
+            meter, steps_before = ThroughputMeter(), state.global_step
+            train_loss = train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema,
+                                         train_loader, state, save, progress)
+            meter.update((state.global_step - steps_before) * resolved.total_batch)
+            state.epoch, state.batches_done, state.loss_sums, state.loss_batches = epoch + 1, 0, [], 0
+            state.history.append({"epoch": epoch + 1, "step": state.global_step, "train_loss": train_loss})
+            state.eval_pending = (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs
+            save(state)  # before evaluating: a bad validation image cannot cost the epoch's training
+            finish_epoch(cfg, accelerator, state, evaluate_now, meter.rate())
+
+        export_final(cfg, resolved, accelerator, model, ema, state, num_classes, run_config["config_changes"])
+        accelerator.end_training()
+        return state
+
+
+def main(argv=None):
+    """The command-line entry point: :func:`train`, with bad input reported as one ``error:`` line (exit 2)."""
+    return run_main(train, argv)
 
 
 if __name__ == "__main__":

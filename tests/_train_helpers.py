@@ -47,13 +47,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_two_cpu_processes(script_cmd: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
-    """``accelerate launch`` ``script_cmd`` (a script path and its arguments) as 2 gloo CPU processes.
+def launch_two_cpu_processes(script_cmd: list[str], timeout: int = 240,
+                             mixed_precision: str = "no") -> subprocess.CompletedProcess:
+    """``accelerate launch`` ``script_cmd`` (a script path and its arguments) as 2 gloo CPU processes,
+    with the launcher's ``--mixed_precision``.
 
     ``ACCELERATE_USE_CPU=1`` is what makes ``--multi_gpu --num_processes 2`` start two
     processes on a machine without a GPU; the scripts record the count they saw.
     """
     cmd = [str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--num_machines", "1", "--mixed_precision", mixed_precision, "--dynamo_backend", "no",
            "--main_process_port", str(free_port()), *script_cmd]
     return run(cmd, env=cpu_env(ACCELERATE_USE_CPU="1"), timeout=timeout)

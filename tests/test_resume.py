@@ -3,6 +3,10 @@ with ``--resume auto`` ends with weights bitwise equal to an uninterrupted run."
 
 from __future__ import annotations
 
+import csv
+import json
+import re
+import shutil
 import signal
 
 import pytest
@@ -31,8 +35,27 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
-    result = run(train_cmd(data, out, *RUN))
+    result = run(train_cmd(data, out, *RUN, "--progress_every", "4"))
     assert result.returncode == 0, result.stderr[-3000:]
+    (out / "stdout.txt").write_text(result.stdout)
+    return out
+
+
+def test_progress_lines_when_the_output_is_not_a_terminal(reference):
+    stdout = (reference / "stdout.txt").read_text()
+    lines = [line for line in stdout.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines] == ["4/16", "8/16", "12/16", "16/16"]
+    assert re.fullmatch(r"step 8/16  epoch 1/2  loss \d+\.\d{4}  [\d.]+ img/s  ETA \d+:\d\d:\d\d", lines[1])
+
+
+def metrics_rows(out):
+    with open(out / "logs" / "metrics.csv", newline="") as f:
+        return [(row["step"], row["name"], row["value"]) for row in csv.DictReader(f)]
+
+
+def crashed_at_step_11(data, out):
+    crashed = run(train_cmd(data, out, *RUN), env=cpu_env(REGNET_TUTORIAL_CRASH_AT="step:11"))
+    assert killed(crashed), crashed.stderr[-2000:]
     return out
 
 
@@ -62,6 +85,12 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_exact(data, reference, tmp_pat
     assert "resumed from" in resumed.stdout
     assert_bitwise_equal(reference / "model.safetensors", out / "model.safetensors")
     assert_bitwise_equal(reference / "model_ema.safetensors", out / "model_ema.safetensors")
+    # The logs equal the uninterrupted run's: no step twice, and epoch 2's loss is over the whole epoch.
+    rows = metrics_rows(out)
+    assert len(rows) == len(set((step, name) for step, name, _ in rows))
+    assert rows == metrics_rows(reference)
+    history = [json.loads((o / "final.json").read_text())["history"] for o in (out, reference)]
+    assert history[0] == history[1]
 
 
 def test_sigkill_while_saving_keeps_previous_checkpoint(data, reference, tmp_path):
@@ -91,3 +120,74 @@ def test_resume_path_that_does_not_exist_is_a_clear_error(data, tmp_path):
     assert result.returncode != 0
     assert "no such file or directory" in result.stderr and "--resume auto" in result.stderr
     assert str(missing) in result.stderr
+
+
+def test_truncated_newest_checkpoint_falls_back_with_a_warning(data, reference, tmp_path):
+    out = crashed_at_step_11(data, tmp_path / "run")
+    newest = ckpt.list_checkpoints(out)[-1]
+    assert newest.name == "step_00000009"
+    damaged = newest / "model.safetensors"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    resumed = run(train_cmd(data, out, *RUN, "--resume", "auto"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Skipping damaged checkpoint {newest}" in resumed.stderr and str(damaged) in resumed.stderr
+    assert "resumed from" in resumed.stdout and "step_00000008 at step 8" in resumed.stdout
+    assert_bitwise_equal(reference / "model.safetensors", out / "model.safetensors")
+
+
+def test_a_changed_lr_is_refused_and_an_allowed_change_is_recorded(data, tmp_path):
+    out = crashed_at_step_11(data, tmp_path / "run")
+    original_config = (out / "config.yaml").read_text()
+    refused = run(train_cmd(data, out, *RUN, "lr_per_128=0.9", "--resume", "auto"))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().count("\n") == 0 and refused.stderr.startswith("error: ")
+    assert "lr_per_128 0.4 -> 0.9" in refused.stderr and "--allow_config_change" in refused.stderr
+    allowed = run(train_cmd(data, out, *RUN, "lr_per_128=0.9", "--resume", "auto", "--allow_config_change"))
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    change = [{"step": 9, "changes": {"lr_per_128": [0.4, 0.9]}}]
+    assert json.loads((out / "run.json").read_text())["config_changes"] == change
+    final = json.loads((out / "final.json").read_text())
+    assert final["config_changes"] == change and final["config"]["lr_per_128"] == 0.9
+    assert (out / "config.yaml").read_text() == original_config  # the original is never overwritten
+    assert json.loads((ckpt.list_checkpoints(out)[-1] / ckpt.RUN_CONFIG).read_text())["config_changes"] == change
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_malicious_pickle_in_the_checkpoint_does_not_run_on_resume(data, reference, tmp_path):
+    out = crashed_at_step_11(data, tmp_path / "run")
+    marker = tmp_path / "pwned"
+    newest = ckpt.list_checkpoints(out)[-1]
+    for name in ("custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin", "scheduler.bin", "sampler.bin"):
+        torch.save({"x": _RunsCode(marker)}, newest / name)  # the files Accelerate's load_state unpickles
+    resumed = run(train_cmd(data, out, *RUN, "--resume", "auto"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not marker.exists()
+    assert_bitwise_equal(reference / "model.safetensors", out / "model.safetensors")
+
+
+def test_a_corrupt_val_image_loses_no_completed_epoch(data, reference, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    image = sorted((copy / "val").rglob("*.JPEG"))[0]
+    good = image.read_bytes()
+    image.write_bytes(good[:200])  # truncated JPEG
+    out = tmp_path / "run"
+    failed = run(train_cmd(copy, out, *RUN))
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    assert failed.stderr.startswith("error: Cannot decode image") and str(image) in failed.stderr
+    assert "Traceback" not in failed.stderr
+    state = ckpt.read_trainer_state(ckpt.list_checkpoints(out)[-1])
+    assert (state.epoch, state.global_step, state.eval_pending) == (1, 8, True)  # epoch 1's training kept
+    image.write_bytes(good)
+    resumed = run(train_cmd(copy, out, *RUN, "--resume", "auto"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_bitwise_equal(reference / "model.safetensors", out / "model.safetensors")
+    assert metrics_rows(out) == metrics_rows(reference)

@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from regnet_tutorial import checkpointing as ckpt
@@ -55,6 +56,7 @@ def test_two_processes_ran_and_learned(two_process_run):
     out, result = two_process_run
     meta = json.loads((out / "run.json").read_text())
     assert meta["num_processes"] == 2  # written by the run itself from accelerator.num_processes
+    assert meta["mixed_precision"] == "no" and meta["device"] == "cpu"
     assert meta["recipe"]["total_batch"] == TOTAL_BATCH
     assert "8 per process x 2 process(es)" in result.stdout
     final = json.loads((out / "final.json").read_text())
@@ -71,8 +73,8 @@ def test_two_process_run_wrote_checkpoints_logs_and_weights(two_process_run):
     checkpoints = ckpt.list_checkpoints(out)
     assert checkpoints and checkpoints[-1].name == "step_00000016"
     newest = checkpoints[-1]
-    for name in ("model.safetensors", "optimizer.bin", "random_states_0.pkl", "random_states_1.pkl",
-                 ckpt.MARKER):
+    for name in ("model.safetensors", "optimizer.safetensors", "optimizer.json", "rng_state_0.safetensors",
+                 "rng_state_1.safetensors", ckpt.RUN_CONFIG, ckpt.MARKER):
         assert (newest / name).is_file(), name  # one RNG state per process
     series = read_metrics_csv(out / "logs" / "metrics.csv")
     assert len(series["train/loss"]) == 16
@@ -103,3 +105,32 @@ def test_lr_of_every_step_follows_the_recipe(which, request):
 
 def test_one_and_two_processes_log_the_same_schedule(one_process_run, two_process_run):
     assert _logged_lrs(one_process_run) == _logged_lrs(two_process_run[0])
+
+
+def test_the_launchers_bf16_reaches_the_run(data, two_process_run, tmp_path):
+    """`accelerate launch --mixed_precision bf16 scripts/train.py ...` trains in bf16: run.json says so,
+    and the weights differ from the same run's in fp32 (the launcher's "no")."""
+    out = tmp_path / "bf16"
+    result = launch_two_cpu_processes(
+        [str(TRAIN), "--config", "configs/regnetx_200mf.yaml", "--data", str(data), "--output_dir", str(out),
+         *TINY_OVERRIDES, *RUN, f"batch_size={TOTAL_BATCH // 2}"], timeout=300, mixed_precision="bf16")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert json.loads((out / "run.json").read_text())["mixed_precision"] == "bf16"
+    assert json.loads((out / "final.json").read_text())["mixed_precision"] == "bf16"
+    assert "mixed_precision: bf16" in (out / "config.yaml").read_text()  # what was used, not null
+    bf16, fp32 = load_file(out / "model.safetensors"), load_file(two_process_run[0] / "model.safetensors")
+    assert any(not torch.equal(bf16[k], fp32[k]) for k in fp32 if fp32[k].is_floating_point())
+
+
+def test_a_project_error_under_the_launcher_is_one_line(tmp_path):
+    """A missing data folder with 2 processes: one `error:` line (main process only), exit status 2 of
+    the workers, no traceback from the script (the launcher adds its own report of the failed workers)."""
+    result = launch_two_cpu_processes(
+        [str(TRAIN), "--config", "configs/regnetx_200mf.yaml", "--data", str(tmp_path / "missing"),
+         "--output_dir", str(tmp_path / "out"), *TINY_OVERRIDES], timeout=120)
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output[-3000:]
+    assert f"Data folder {tmp_path / 'missing'} does not exist" in errors[0]
+    assert result.returncode != 0 and "exitcode  : 2" in output
+    assert "train.py\", line" not in output and "regnet_tutorial/" not in output.replace(errors[0], "")
