@@ -42,14 +42,15 @@ def use_tutorial_style() -> None:
 
 
 def plot_width_function(ax: Axes, params: RegNetParams, title: str = "") -> None:
-    """Draw on ``ax`` the continuous widths ``u_j`` (Eq. 2) and the quantized widths ``w_j`` (Eq. 4)
-    of one design-space point, one point per block ``j``, with the stage boundaries shaded."""
+    """Draw on ``ax`` the continuous widths ``u_j`` (Eq. 2) and the quantized widths ``w_j`` (Eq. 4,
+    then the reference code's multiple of 8) of one design-space point, one point per block ``j``,
+    with the stage boundaries shaded."""
     u = linear_widths(params)
     w = quantized_widths(params)
     j = list(range(params.depth))
     # u_j equals w0 * wm ** s_j, so the step curve is u_j with s_j snapped to an integer.
     ax.plot(j, u, "-", color="tab:blue", label=r"continuous $u_j = w_0 + w_a j$ (Eq. 2)")
-    ax.step(j, w, where="mid", color="tab:orange", label=r"quantized $w_j$ (Eq. 4)")
+    ax.step(j, w, where="mid", color="tab:orange", label=r"quantized $w_j$ (Eq. 4, multiple of 8)")
     ax.plot(j, w, "o", color="tab:orange", markersize=3)
     start = 0
     for stage, k in enumerate(generate_stages(params).depths):
