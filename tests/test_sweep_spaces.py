@@ -227,3 +227,11 @@ def test_cli_error_through_python_m() -> None:
     out = _cli("sample", "--space", "resnet", "--n", "2")
     assert (out.returncode, out.stdout) == (2, "")
     assert out.stderr.startswith("error: unknown space") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_stem_stride_is_one_or_two() -> None:
+    from regnet_tutorial import DesignSpaceError, StageSpec
+
+    with pytest.raises(DesignSpaceError, match="stem_stride"):
+        StageSpec((1,), (8,), (8,), (1.0,), (2,), stem_stride=3)
+    assert StageSpec((1,), (8,), (8,), (1.0,), (2,)).stem_stride == 2  # the paper's skeleton by default
