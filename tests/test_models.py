@@ -79,8 +79,26 @@ def test_zero_init_last_bn_makes_blocks_identities() -> None:
         if isinstance(m, ResBottleneckBlock):
             assert torch.all(m.f.c.bn.weight == 0)
     block = model.stages.s2.b2  # identity shortcut
-    x = torch.rand(1, 32, 4, 4)  # non-negative, as after a ReLU
-    assert torch.equal(block(x), x)
+    x = torch.randn(1, 32, 4, 4)  # signed, so that the block's final ReLU shows
+    assert (x < 0).any()
+    assert torch.equal(block(x), x.clamp(min=0))  # relu(x + 0): the residual branch adds nothing
+
+
+def test_block_output_passes_through_the_final_relu() -> None:
+    """relu(shortcut(x) + f(x)) (paper, Figure 4): on signed input with random BN statistics the
+    sum has negative entries, which the block must clip; the stem and branch ReLUs cannot hide it."""
+    torch.manual_seed(0)
+    block = ResBottleneckBlock(16, 16, stride=1, group_width=8, se_ratio=0.25).eval()
+    for m in block.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight)
+            nn.init.normal_(m.bias)
+    x = torch.randn(2, 16, 5, 5)
+    with torch.no_grad():
+        out = block(x)
+        pre = x + block.f(x)  # identity shortcut: computed independently of forward()
+    assert (pre < 0).any()
+    assert torch.equal(out, pre.clamp(min=0))
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
