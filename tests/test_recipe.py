@@ -52,10 +52,20 @@ def test_overrides_are_parsed_to_the_field_types(tmp_path: Path) -> None:
     assert load_config(None, {"warmup_factor": 1}).warmup_factor == 1.0
 
 
+def test_mixed_precision_defaults_to_the_launchers_setting() -> None:
+    assert load_config(None).mixed_precision is None  # Accelerate then reads accelerate launch / config
+    recipes = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+    assert len(recipes) == 24
+    for path in recipes:
+        assert load_config(path).mixed_precision is None, path
+
+
 def test_unknown_keys_are_reported_with_a_suggestion(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"Unknown config key 'epoch' \(in the overrides\)\. "
                                           r"Did you mean 'epochs'\? Valid keys: model, data, .*resume"):
         load_config(None, ["epoch=2"])
+    with pytest.raises(ConfigError, match=r"Unknown config key 'lr' .*Did you mean 'lr_per_128'\?"):
+        load_config(None, ["lr=0.1"])  # a prefix of the key, too short for a spelling match
     path = tmp_path / "bad.yaml"
     path.write_text("model: regnetx_400mf\nwieght_decay: 0.0001\n")
     where = re.escape(str(path))
