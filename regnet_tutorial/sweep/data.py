@@ -9,6 +9,7 @@ with more compute (through torchvision; it is not shipped by Debian).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import struct
@@ -72,8 +73,20 @@ class ImageSet:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (gzip-compressed or not) into a ``uint8`` array of its shape."""
-    path = Path(path)
+    """Read one IDX file (gzip-compressed or not) into a read-only ``uint8`` array of its shape.
+
+    The arrays of the last few files read are kept (decompressing takes seconds; a notebook or a
+    test suite reads the same files again and again)."""
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except OSError as e:
+        raise SweepDataError(f"cannot read {path}: {e}. Reinstall the dataset (see its error message).") from e
+    return _read_idx(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_idx(path: Path, mtime_ns: int, size: int) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
@@ -87,7 +100,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
         raise SweepDataError(f"{path} is truncated: header says {shape}, found {body.size} values.")
-    return body.reshape(shape)
+    body = body.reshape(shape)
+    body.flags.writeable = False
+    return body
 
 
 def _missing_fashion_mnist(folder: Path, file: str) -> SweepDataError:

@@ -49,15 +49,15 @@ class TrainSettings:
     """
 
     dataset: str = "fashion_mnist"
-    train_images: int = 2000
-    val_images: int = 1000
+    train_images: int = 1000
+    val_images: int = 500
     epochs: int = 1
     batch_size: int = 64
     lr: float = 0.2
     weight_decay: float = 5e-5
     momentum: float = 0.9
     zero_init_last_bn: bool = True
-    precise_bn_images: int = 512
+    precise_bn_images: int = 256
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
