@@ -2,71 +2,139 @@
 # Change the notebook's cells tagged 'export' instead, then run `make scripts`.
 """Evaluate a RegNet checkpoint on an ImageNet-layout validation folder (top-1 / top-5), on 1..N GPUs.
 
-    accelerate launch scripts/evaluate.py --model regnetx_400mf --checkpoint runs/regnetx_400mf/model.safetensors \
-        --data /path/to/imagenet
+    accelerate launch scripts/evaluate.py --checkpoint runs/regnetx_400mf --data /path/to/imagenet
     accelerate launch scripts/evaluate.py --model regnetx_400mf --source mmcls \
         --checkpoint regnetx-400mf_8xb128_in1k_20211213-89bfc226.pth --data /path/to/imagenet
+    accelerate launch --mixed_precision bf16 scripts/evaluate.py ...   # precision: the launcher's
 
-The script is built in notebooks/06_evaluation.ipynb.
+A run's own checkpoint is evaluated at the run's resolution (its config.yaml), any other at the
+paper's 256/224. The script is built in notebooks/06_evaluation.ipynb.
 """
 import argparse
 import json
+import os
 from pathlib import Path
 
 from accelerate import Accelerator
 
+from regnet_tutorial.atomic import write_text_atomic
+from regnet_tutorial.cli import CliError, run_main
 from regnet_tutorial.convert import load_checkpoint_file, load_state_dict_strict
-from regnet_tutorial.data import build_dataloader, eval_transform, load_split
+from regnet_tutorial.data import DataError, build_dataloader, eval_transform, load_split
 from regnet_tutorial.evaluation import evaluate
-from regnet_tutorial.models import create_model
+from regnet_tutorial.models import create_model, get_card
+from regnet_tutorial.recipe import load_config
 
 SOURCES = ("regnet_tutorial", "torchvision", "timm", "pycls", "mmcls")
+PAPER_RESIZE, PAPER_CROP = 256, 224  # short side 256, centre crop 224 (the paper's protocol)
 
 
-def load_weights(checkpoint, source):
-    """The state dict (our layout) in a weights file, or in the model.safetensors of a checkpoint folder."""
+def weights_file(checkpoint):
+    """The weights file --checkpoint names: the file itself, or the model.safetensors of a folder."""
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "model.safetensors"
-    if not path.exists():
-        raise FileNotFoundError(f"--checkpoint {checkpoint}: {path} does not exist. Pass a weights file "
-                                "or a checkpoints/step_XXXXXXXX folder written by scripts/train.py.")
-    return load_checkpoint_file(path, source)
+    if not path.is_file():
+        raise CliError(f"--checkpoint {checkpoint}: {path} does not exist. Pass a weights file, a run folder "
+                       "or a checkpoints/step_XXXXXXXX folder written by scripts/train.py.")
+    return path
 
 
-def main(argv=None):
-    """Evaluate one checkpoint; prints and returns top-1, top-5, loss and the image count."""
-    parser = argparse.ArgumentParser(description="Evaluate a RegNet checkpoint (single 224 crop).")
-    parser.add_argument("--model", required=True, help="registered model name, e.g. regnetx_400mf")
-    parser.add_argument("--checkpoint", required=True, help="weights file or checkpoint folder")
+def run_config_file(weights):
+    """The config.yaml of the training run that wrote ``weights``, or None for any other file.
+
+    A run keeps model.safetensors beside its config.yaml, and its training checkpoints in
+    <run>/checkpoints/step_XXXXXXXX/."""
+    folder = weights.parent
+    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
+    return run_dir / "config.yaml" if (run_dir / "config.yaml").is_file() else None
+
+
+def run_settings(args, weights):
+    """(model, resize, crop, where the resolution comes from): the flags, else the run's
+    config.yaml for a run's own checkpoint, else the paper's protocol."""
+    config_file = run_config_file(weights) if args.source == "regnet_tutorial" else None
+    run = load_config(config_file) if config_file else None
+    if args.model is None and run is None:
+        raise CliError(f"--model is required: {weights} has no config.yaml beside it, so it is not a run "
+                       "of scripts/train.py. Pass the registered name, e.g. --model regnetx_400mf.")
+    try:
+        model = get_card(args.model or run.model).name
+    except KeyError as err:
+        raise CliError(f"--model: {err.args[0]}") from None
+    if run is not None and model != get_card(run.model).name:
+        raise CliError(f"--model {args.model}, but {config_file} trained {run.model}: drop --model.")
+    resize, crop = (run.eval_resize, run.crop_size) if run else (PAPER_RESIZE, PAPER_CROP)
+    origin = f"from {config_file}" if run else "the paper's protocol"
+    if args.resize is not None or args.crop is not None:
+        resize, crop = args.resize or resize, args.crop or crop
+        origin = "from the command line" + (f", not {config_file}" if run else "")
+    if not 0 < crop <= resize:
+        raise CliError(f"--crop {crop} with --resize {resize}: the crop must fit the resized image.")
+    return model, resize, crop, origin
+
+
+def mixed_precision_setting(flag):
+    """The precision to evaluate in: the launcher's (accelerate launch --mixed_precision or the saved
+    accelerate config, both passed as ACCELERATE_MIXED_PRECISION), else --mixed_precision, else "no"."""
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    if flag is not None and launcher is not None and flag != launcher:
+        raise CliError(f"--mixed_precision {flag} conflicts with the launcher's mixed precision {launcher!r} "
+                       "(accelerate launch --mixed_precision, or the saved accelerate config): give it once, "
+                       "to the launcher.")
+    return launcher or flag or "no"
+
+
+def parse_args(argv=None):
+    """The command line; --model, --resize and --crop default to the run's own settings."""
+    parser = argparse.ArgumentParser(description="Evaluate a RegNet checkpoint (single centre crop).")
+    parser.add_argument("--checkpoint", required=True, help="weights file, run folder or checkpoint folder")
+    parser.add_argument("--model", help="registered model name, e.g. regnetx_400mf (default: the run's)")
     parser.add_argument("--source", default="regnet_tutorial", choices=SOURCES, help="layout of the weights")
     parser.add_argument("--data", required=True, help="folder holding <split>/<class>/*.JPEG")
     parser.add_argument("--split", default="val")
     parser.add_argument("--batch_size", type=int, default=100, help="images per process")
     parser.add_argument("--num_workers", type=int, default=4)
-    parser.add_argument("--resize", type=int, default=256)
-    parser.add_argument("--crop", type=int, default=224)
-    parser.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
+    parser.add_argument("--resize", type=int, help="short side before the crop (default: the run's, else 256)")
+    parser.add_argument("--crop", type=int, help="centre crop (default: the run's crop_size, else 224)")
+    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"],
+                        help="without a launcher only (default: the launcher's setting, else no)")
     parser.add_argument("--output_json", help="also write the metrics to this file")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    accelerator = Accelerator(mixed_precision=args.mixed_precision)
-    state_dict = load_weights(args.checkpoint, args.source)
-    num_classes = state_dict["head.fc.weight"].shape[0]
-    model = load_state_dict_strict(create_model(args.model, num_classes), state_dict, args.model)
-    val_set = load_split(args.data, args.split, eval_transform(args.resize, args.crop))
+
+def evaluate_checkpoint(argv=None):
+    """Evaluate one checkpoint; prints and returns top-1, top-5, loss, image count and the settings used."""
+    args = parse_args(argv)
+    accelerator = Accelerator(mixed_precision=mixed_precision_setting(args.mixed_precision))
+    weights = weights_file(args.checkpoint)
+    model_name, resize, crop, origin = run_settings(args, weights)
+    if args.output_json and not Path(args.output_json).resolve().parent.is_dir():
+        raise CliError(f"--output_json {args.output_json}: its folder does not exist; create it first.")
+    val_set = load_split(args.data, args.split, eval_transform(resize, crop))
+    state_dict = load_checkpoint_file(weights, args.source)
+    num_classes = state_dict["head.fc.weight"].shape[0] if "head.fc.weight" in state_dict else 1000
     if len(val_set.classes) != num_classes:
-        raise ValueError(f"{args.data}/{args.split} has {len(val_set.classes)} class folders but the "
-                         f"checkpoint's classifier has {num_classes} outputs; evaluate on the matching dataset.")
+        raise DataError(f"{args.data}/{args.split} has {len(val_set.classes)} class folders but the "
+                        f"checkpoint's classifier has {num_classes} outputs; evaluate on the matching dataset.")
+    model = load_state_dict_strict(create_model(model_name, num_classes), state_dict, model_name)
     loader = build_dataloader(val_set, args.batch_size, train=False, num_workers=args.num_workers)
     model, loader = accelerator.prepare(model, loader)
+    accelerator.print(f"{model_name}: resize {resize}, crop {crop} ({origin}); "
+                      f"mixed precision {accelerator.mixed_precision}")
     metrics = evaluate(model, loader, accelerator, num_classes, show_progress=False)
-    metrics.update(model=args.model, checkpoint=str(args.checkpoint), processes=accelerator.num_processes)
-    accelerator.print(f"{args.model}: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  "
+    metrics.update(model=model_name, checkpoint=str(weights), resize=resize, crop=crop, resolution_from=origin,
+                   mixed_precision=accelerator.mixed_precision, processes=accelerator.num_processes)
+    accelerator.print(f"{model_name}: top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  "
                       f"loss {metrics['loss']:.4f}  on {metrics['count']} images")
     if args.output_json and accelerator.is_main_process:
-        Path(args.output_json).write_text(json.dumps(metrics, indent=2))
+        write_text_atomic(args.output_json, json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def main(argv=None):
+    """The command line: evaluate_checkpoint, with a bad input reported as one `error:` line (exit 2)."""
+    return run_main(evaluate_checkpoint, argv)
 
 
 if __name__ == "__main__":
