@@ -20,7 +20,7 @@ from regnet_tutorial.models import create_model
 from regnet_tutorial.recipe import load_config, save_config
 from regnet_tutorial.tiny_dataset import make_tiny_dataset
 
-from _train_helpers import EVALUATE, VENV_BIN, cpu_env, free_port, run
+from _train_helpers import EVALUATE, REPO, VENV_BIN, cpu_env, free_port, run
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def run_dir(setup):
     root, _, model = setup
     run = root / "run"
     (run / "checkpoints" / "step_00000008").mkdir(parents=True)
-    cfg = load_config("configs/regnetx_200mf.yaml", ["crop_size=32", "eval_resize=36", f"output_dir={run}"])
+    cfg = load_config(REPO / "configs" / "regnetx_200mf.yaml", ["crop_size=32", "eval_resize=36", f"output_dir={run}"])
     save_config(cfg, run / "config.yaml")
     save_safetensors(model, run / "model.safetensors")
     save_safetensors(model, run / "checkpoints" / "step_00000008" / "model.safetensors")
