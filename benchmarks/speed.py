@@ -103,6 +103,7 @@ def twin_of(c: Contender) -> str:
 def compare_contenders(
     models: Sequence[str], impls: Sequence[str], modes: Sequence[str], batch: int, resolution: int,
     precisions: Sequence[str], formats: Sequence[str], compiles: Sequence[bool], fuseds: Sequence[bool],
+    train_batch: int | None = None,
 ) -> list[Contender]:
     """Every library x setting asked for; folded BN only for inference on foldable models."""
     out = []
@@ -114,17 +115,18 @@ def compare_contenders(
                     if fused and (mode == "train" or impl == "timm"):
                         continue
                     out.append(Contender(
-                        impl, arch, mode, batch, resolution, precision, fmt, comp, fused,
+                        impl, arch, mode, (train_batch or batch) if mode == "train" else batch,
+                        resolution, precision, fmt, comp, fused,
                         group=f"{canonical(model)} {mode}|{twin}",
                     ))
     return out
 
 
-def committed_compare(models: Sequence[str], batch: int, resolution: int) -> list[Contender]:
+def committed_compare(models: Sequence[str], batch: int, resolution: int, train_batch: int | None) -> list[Contender]:
     """The committed run: eager parity in both modes, plus the inference speed-ups on ours and
     channels_last on torchvision (so "torchvision's best eager" is measured, not assumed)."""
     eager = compare_contenders(models, harness.IMPLS, harness.MODES, batch, resolution,
-                               ["fp32"], ["contiguous"], [False], [False])
+                               ["fp32"], ["contiguous"], [False], [False], train_batch)
     extra = []
     for c in eager:
         if c.mode != "infer":
@@ -141,8 +143,9 @@ def committed_compare(models: Sequence[str], batch: int, resolution: int) -> lis
 def measure_groups(
     contenders: Sequence[Contender], device: torch.device, args: argparse.Namespace,
     peak_flops: float | None, macs: Callable[[Contender], float | None],
-) -> list[dict]:
-    """Time each comparison group interleaved; one row per contender with ratios and memory."""
+) -> tuple[list[dict], float | None]:
+    """Time each comparison group interleaved; one row per contender with ratios and memory,
+    and the device's peak FLOP/s (re-measured after each group, the best kept)."""
     rows = []
     groups: dict[str, list[Contender]] = {}
     for c in contenders:
@@ -152,8 +155,13 @@ def measure_groups(
         steps = [(c, harness.make_step(c, device)) for c in members]
         timings = harness.time_interleaved(steps, args.rounds, args.warmup, args.min_run_time, log)
         del steps
+        if peak_flops:  # load only ever slows the matmul: keep the best seen
+            peak_flops = max(peak_flops, harness.peak_matmul_flops(device))
         for t in timings:
-            rows.append(row_for(t, timings, peak_flops, macs(t.contender)))
+            rows.append(row_for(t, timings, None, macs(t.contender)))
+    for row in rows:
+        if peak_flops and row["achieved_gflops"]:
+            row["pct_of_peak"] = 100 * row["achieved_gflops"] * 1e9 / peak_flops
     if args.memory == "on":
         measured = [r.pop("_contender") for r in rows]
         log(f"peak memory of {len(measured)} contenders, one process each")
@@ -163,7 +171,7 @@ def measure_groups(
         for row in rows:
             row.pop("_contender")
             row["peak_mem_mib"], row["mem_kind"] = None, "off"
-    return rows
+    return rows, peak_flops
 
 
 def row_for(t: Timing, group: Sequence[Timing], peak_flops: float | None, macs: float | None) -> dict:
@@ -346,20 +354,23 @@ def print_scaling(rows: Sequence[dict], fits: dict) -> None:
 # --- commands -------------------------------------------------------------------------------
 
 
-def run_compare(args: argparse.Namespace, device: torch.device, peak: float | None, contenders=None) -> list[dict]:
+def run_compare(
+    args: argparse.Namespace, device: torch.device, peak: float | None, contenders: list[Contender] | None = None,
+) -> tuple[list[dict], float | None]:
     if contenders is None:
         contenders = compare_contenders(
             args.models, args.impls, args.modes, args.batch, args.resolution, args.precision,
             args.memory_format, [v == "on" for v in args.compile], [v == "on" for v in args.fused],
+            args.train_batch,
         )
     if not contenders:
         raise SystemExit("nothing to measure: check --impls and --models (e.g. timm has no *_tv models).")
     for c in contenders:
         harness.validate(c)
-    rows = measure_groups(contenders, device, args, peak, macs_of)
+    rows, peak = measure_groups(contenders, device, args, peak, macs_of)
     print_compare(rows)
     write_results(args.out, "compare", rows, metadata(device, peak))
-    return rows
+    return rows, peak
 
 
 def run_table4(args: argparse.Namespace, device: torch.device, peak: float | None) -> list[dict]:
@@ -367,7 +378,7 @@ def run_table4(args: argparse.Namespace, device: torch.device, peak: float | Non
     contenders = table4_contenders(pairs, args.table4_batch)
     log(f"table 4: {len(contenders)} contenders")
     steps = [(c, harness.make_step(c, device)) for c in contenders]
-    timings = harness.time_interleaved(steps, args.rounds, args.warmup, args.min_run_time, log)
+    timings = harness.time_interleaved(steps, args.table4_rounds or args.rounds, args.warmup, args.min_run_time, log)
     del steps
     macs = {c.arch: macs_of(replace(c, group="") if c.impl != "ours" else c) for c in contenders}
     rows = [row_for(t, timings, peak, macs[t.contender.arch]) for t in timings]
@@ -387,7 +398,7 @@ def run_scaling(args: argparse.Namespace, device: torch.device, peak: float | No
     for i, c in enumerate(contenders):
         log(f"building {i + 1}/{len(contenders)}: {c.arch}")
         steps.append((c, harness.make_step(c, device)))
-    timings = harness.time_interleaved(steps, args.rounds, args.warmup, args.min_run_time, log)
+    timings = harness.time_interleaved(steps, args.scaling_rounds or args.rounds, args.warmup, args.min_run_time, log)
     del steps
     rows, fits = scaling_rows(timings)
     print_scaling(rows, fits)
@@ -409,11 +420,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="peak memory per contender (CPU: a child process each)")
     common.add_argument("--models", nargs="+", default=["regnetx_400mf", "regnety_1_6gf"])
     common.add_argument("--batch", type=int, default=16)
+    common.add_argument("--train-batch", type=int, default=None, help="batch of training steps (default: --batch)")
     common.add_argument("--resolution", type=int, default=224)
     common.add_argument("--pairs", nargs="+", default=None, metavar="REGNETY",
                         help="table 4 pairs by our RegNetY name (default: all six)")
     common.add_argument("--table4-batch", type=int, default=64, help="images per call in table 4 (paper: 64)")
+    common.add_argument("--table4-rounds", type=int, default=None, help="default: --rounds")
     common.add_argument("--scaling-batch", type=int, default=1)
+    common.add_argument("--scaling-rounds", type=int, default=None, help="default: --rounds")
     common.add_argument("--scaling-models", nargs="+", default=None, help="default: the paper's 24 models")
     parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -429,9 +443,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub.add_parser("peak", parents=[common], help="the device's measured matmul FLOP/s")
     sub.add_parser("all", parents=[common], help="peak, compare (committed set), table4, scaling")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0 or args.min_run_time < 0:
+    if min(args.rounds, args.table4_rounds or 1, args.scaling_rounds or 1) < 1 or args.warmup < 0 or args.min_run_time < 0:
         parser.error("need --rounds >= 1, --warmup >= 0 and --min-run-time >= 0")
-    if min(args.batch, args.table4_batch, args.scaling_batch) < 1 or args.resolution < 32:
+    if min(args.batch, args.train_batch or 1, args.table4_batch, args.scaling_batch) < 1 or args.resolution < 32:
         parser.error("need batch sizes >= 1 and --resolution >= 32")
     for name in list(args.models) + list(args.scaling_models or []) + list(args.pairs or []):
         if name not in MODEL_CARDS:
@@ -461,9 +475,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.command == "peak":
         write_results(args.out, "peak", [{"peak_matmul_gflops": peak / 1e9}], metadata(device, peak))
     if args.command == "compare":
-        results["compare"] = run_compare(args, device, peak)
+        results["compare"], peak = run_compare(args, device, peak)
     if args.command == "all":
-        results["compare"] = run_compare(args, device, peak, committed_compare(args.models, args.batch, args.resolution))
+        chosen = committed_compare(args.models, args.batch, args.resolution, args.train_batch)
+        results["compare"], peak = run_compare(args, device, peak, chosen)
     if args.command in ("table4", "all"):
         results["table4"] = run_table4(args, device, peak)
     if args.command in ("scaling", "all"):

@@ -1,0 +1,116 @@
+"""Read the results ``benchmarks.speed`` wrote, and draw them (chapter 07 uses this).
+
+Figures use matplotlib's object-oriented API and the tutorial's fixed style, as in
+``regnet_tutorial.plotting``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from regnet_tutorial.models import get_card
+from regnet_tutorial.plotting import Table, use_tutorial_style
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load(folder: str | Path) -> dict[str, dict]:
+    """``{"compare": payload, "table4": ..., "scaling": ...}`` for the JSON files present."""
+    folder = Path(folder)
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _display(row: dict) -> str:
+    return get_card(row["twin"]).display_name.replace(" (tv)", "")
+
+
+def parity(rows: Sequence[dict]) -> dict[tuple[str, str, str], tuple[float, float, float]]:
+    """``(model, mode, library) -> (median, min, max)`` of ours over that library, eager fp32,
+    identical architecture, same process, paired per round."""
+    out = {}
+    for r in rows:
+        if r["impl"] != "ours" or r["settings"] != "eager":
+            continue
+        for lib in ("torchvision", "timm"):
+            if r[f"x_{lib}"] is not None:
+                out[(_display(r), r["mode"], lib)] = (r[f"x_{lib}"], r[f"x_{lib}_min"], r[f"x_{lib}_max"])
+    return out
+
+
+def parity_table(rows: Sequence[dict]) -> Table:
+    """Ours / library throughput ratios (> 1: ours faster), with the range over rounds."""
+    body = [[model, mode, lib, f"{m:.2f}", f"{lo:.2f}-{hi:.2f}"]
+            for (model, mode, lib), (m, lo, hi) in parity(rows).items()]
+    return Table(body, ["model", "mode", "ours / library", "median ratio", "range over rounds"])
+
+
+def inference_table(rows: Sequence[dict]) -> Table:
+    """Each inference setting against torchvision's eager run: images/s and ratio."""
+    body = [[_display(r), r["impl"], r["settings"], r["batch"], f"{r['img_per_s']:.1f}",
+             f"{r['x_torchvision']:.2f}", f"{r['pct_of_peak']:.0f}%", f"{r['peak_mem_mib']:.0f}" if r["peak_mem_mib"] else "-"]
+            for r in rows if r["mode"] == "infer" and r["x_torchvision"] is not None]
+    return Table(body, ["model", "impl", "settings", "batch", "img/s", "x torchvision eager",
+                        "of peak FLOP/s", "peak MiB"])
+
+
+def plot_ratios(rows: Sequence[dict]) -> Figure:
+    """Throughput relative to torchvision's eager run, per model, mode and setting."""
+    use_tutorial_style()
+    picked = [r for r in rows if r["x_torchvision"] is not None]
+    labels = [f"{_display(r)} {r['mode']}: {r['impl']} {r['settings']}" for r in picked]
+    med = np.array([r["x_torchvision"] for r in picked])
+    err = np.array([[m - r["x_torchvision_min"], r["x_torchvision_max"] - m] for m, r in zip(med, picked)]).T
+    fig = Figure(figsize=(9, 0.32 * len(picked) + 1.2))
+    ax = fig.subplots()
+    colors = ["tab:gray" if r["impl"] == "torchvision" else "tab:green" if r["fused"] else "tab:blue" for r in picked]
+    y = np.arange(len(picked))[::-1]
+    ax.barh(y, med, xerr=err, color=colors, capsize=2)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("throughput / torchvision eager (paired per round; bar: median, whisker: range)")
+    return fig
+
+
+def plot_table4(rows: Sequence[dict]) -> Figure:
+    """EfficientNet time / RegNetY time per pair: this machine against the published V100."""
+    use_tutorial_style()
+    fig = Figure(figsize=(9, 3.6))
+    ax = fig.subplots()
+    x = np.arange(len(rows))
+    ours = [r["speedup_median"] for r in rows]
+    err = np.array([[m - r["speedup_min"], r["speedup_max"] - m] for m, r in zip(ours, rows)]).T
+    ax.bar(x - 0.2, [r["paper_speedup"] for r in rows], 0.4, label="V100 (pycls model zoo)", color="tab:gray")
+    ax.bar(x + 0.2, ours, 0.4, yerr=err, capsize=2, label="this machine", color="tab:blue")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(x, [f"{r['regnet']}\nvs B{r['efficientnet'][-1]}" for r in rows], fontsize=8)
+    ax.set_ylabel("EfficientNet time / RegNetY time")
+    ax.legend()
+    return fig
+
+
+def plot_scaling(rows: Sequence[dict], fits: dict) -> Figure:
+    """Inference time of every model against its flops and against its activations, with the
+    least-squares line and its R^2."""
+    use_tutorial_style()
+    fig = Figure(figsize=(9, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    t = np.array([r["ms_median"] for r in rows])
+    for ax, key, column, unit in ((axes[0], "flops", "gflops", "flops (B multiply-adds)"),
+                                  (axes[1], "acts", "macts", "activations (M)")):
+        x = np.array([r[column] for r in rows])
+        for family, marker in (("RegNetX", "o"), ("RegNetY", "s")):
+            pick = [r["model"].startswith(family) for r in rows]
+            ax.plot(x[pick], t[pick], marker, label=family, markersize=4)
+        f = fits[key]
+        xs = np.linspace(0, x.max() * 1.05, 50)
+        ax.plot(xs, f["slope"] * xs + f["intercept"], "-", color="black", linewidth=0.8)
+        ax.set_title(f"time vs {key}: $R^2$ = {f['r2']:.2f}", fontsize=10)
+        ax.set_xlabel(unit)
+    axes[0].set_ylabel(f"ms per batch of {rows[0]['batch']} ({rows[0]['resolution']} px)")
+    axes[0].legend()
+    return fig
