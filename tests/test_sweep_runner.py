@@ -294,3 +294,41 @@ def _names(pid_dir: Path, out: Path) -> bool:
         return str(out).encode() in (pid_dir / "cmdline").read_bytes()
     except OSError:
         return False
+
+
+@needs_data
+def test_download_on_request_uses_torchvision_layout(tmp_path, monkeypatch):
+    """``download=True`` asks torchvision (here a stand-in that copies the Debian files, so the
+    test stays offline) and reads its ``root/FashionMNIST/raw`` layout; without it nothing is fetched."""
+    import shutil
+
+    import torchvision.datasets
+
+    calls = []
+
+    class FakeFashionMNIST:
+        def __init__(self, root: str, train: bool, download: bool) -> None:
+            calls.append((root, train, download))
+            raw = Path(root) / "FashionMNIST" / "raw"
+            raw.mkdir(parents=True, exist_ok=True)
+            for file in FASHION_MNIST_DIR.glob("*.gz"):
+                shutil.copy(file, raw / file.name)
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", FakeFashionMNIST)
+    with pytest.raises(SweepDataError, match="--download"):
+        load_fashion_mnist("test", root=tmp_path)
+    assert calls == []
+    data = load_fashion_mnist("test", root=tmp_path, download=True)
+    assert len(data) == 10000 and calls == [(str(tmp_path), True, True), (str(tmp_path), False, True)]
+    assert len(load_fashion_mnist("test", root=tmp_path)) == 10000  # found again without downloading
+
+
+@needs_data
+@pytest.mark.slow
+def test_two_processes_report_a_locked_output_once(tmp_path):
+    out = tmp_path / "results.jsonl"
+    with ResultsFile(out).exclusive():  # another sweep holds the file
+        proc = launch_two_cpu_processes(sweep_args(out, 2))
+    assert proc.returncode != 0
+    assert proc.stderr.count("error: another sweep is writing") == 1, proc.stderr[-3000:]
+    assert not out.exists()
