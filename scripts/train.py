@@ -101,6 +101,21 @@ def check_images(cfg, accelerator):
     accelerator.print(f"check_data: all {len(paths)} images decode")
 
 
+def build_training(cfg, resolved, accelerator, num_classes, train_loader, val_loader):
+    """The model, SGD, the schedule and the EMA, with model, optimizer and loaders prepared by Accelerate."""
+    model = create_model(cfg.model, num_classes, zero_init_last_bn=cfg.zero_init_last_bn)
+    if cfg.channels_last:  # both before prepare, which wraps the model in DDP
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        model = torch.compile(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=resolved.lr, momentum=cfg.momentum,
+                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    scheduler = build_scheduler(optimizer, resolved, cfg.warmup_factor)  # not prepared: see above
+    model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
+    ema = build_ema(accelerator.unwrap_model(model, keep_torch_compile=False), cfg.ema_decay) if cfg.ema_decay else None
+    return model, optimizer, scheduler, ema, train_loader, val_loader
+
+
 def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema, loader, state, save, progress):
     """Train from where ``state`` stands to the end of its epoch; returns the epoch's mean training loss."""
     model.train()
@@ -255,16 +270,8 @@ def train(argv=None):
         resolved = resolve_recipe(cfg, accelerator.num_processes, len(train_set))
         accelerator.print(describe(resolved))
 
-        model = create_model(cfg.model, num_classes, zero_init_last_bn=cfg.zero_init_last_bn)
-        if cfg.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        if cfg.compile:
-            model = torch.compile(model)
-        optimizer = torch.optim.SGD(model.parameters(), lr=resolved.lr, momentum=cfg.momentum,
-                                    nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-        scheduler = build_scheduler(optimizer, resolved, cfg.warmup_factor)
-        model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
-        ema = build_ema(accelerator.unwrap_model(model, keep_torch_compile=False), cfg.ema_decay) if cfg.ema_decay else None
+        model, optimizer, scheduler, ema, train_loader, val_loader = build_training(
+            cfg, resolved, accelerator, num_classes, train_loader, val_loader)
         state = resume(cfg, resolved, accelerator, resume_from, model, optimizer, scheduler, ema, run_config)
         accelerator.init_trackers("train", config=flat_hparams(config_to_dict(cfg)))
 
