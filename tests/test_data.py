@@ -270,3 +270,18 @@ def test_tiny_dataset_is_learnable_by_a_tiny_cnn(tmp_path: Path) -> None:
         images, labels = next(iter(build_dataloader(val, 40, train=False, num_workers=0)))
         accuracy = (model(images).argmax(1) == labels).float().mean().item()
     assert accuracy >= 0.9
+
+
+def test_find_unreadable_images_lists_every_bad_file_in_order(tmp_path):
+    from regnet_tutorial.data import find_unreadable_images, unreadable_images_error
+
+    good = tmp_path / "good.jpg"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(good)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[:40])
+    text = tmp_path / "text.jpg"
+    text.write_text("not an image")
+    paths = [str(p) for p in (text, good, truncated, good)]
+    assert find_unreadable_images(paths, workers=2) == [str(text), str(truncated)]
+    message = str(unreadable_images_error([str(text), str(truncated)], 4))
+    assert message.startswith("2 of 4 images cannot be decoded: ") and str(truncated) in message
