@@ -20,7 +20,7 @@ from regnet_tutorial.models import create_model
 from regnet_tutorial.recipe import load_config, save_config
 from regnet_tutorial.tiny_dataset import make_tiny_dataset
 
-from _train_helpers import EVALUATE, REPO, VENV_BIN, cpu_env, free_port, run
+from _train_helpers import EVALUATE, REPO, VENV_BIN, cpu_env, free_port, run, train_cmd
 
 pytestmark = pytest.mark.slow
 
@@ -195,6 +195,23 @@ def test_a_runs_checkpoint_is_evaluated_at_the_runs_resolution(setup, run_dir, e
     top1, loss, count = _plain(model, data, 36, 32)
     assert metrics["count"] == count and metrics["top1"] == pytest.approx(top1, abs=1e-4)
     assert metrics["loss"] == pytest.approx(loss, rel=1e-4)
+
+
+def test_a_checkpoint_written_by_train_py_is_found_with_its_run(setup, evaluate_checkpoint, tmp_path, capsys):
+    """The layout scripts/train.py really writes, not a copy of it: a checkpoint folder mid-run."""
+    from regnet_tutorial.checkpoint_io import load_safetensors
+
+    root, data, _ = setup
+    trained = run(train_cmd(data, tmp_path / "run", "epochs=2", "batch_size=2", "max_steps_per_epoch=2",
+                            "checkpoint_every_steps=2"))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    step = sorted((tmp_path / "run" / "checkpoints").glob("step_*"))[0]
+    metrics = evaluate_checkpoint(["--checkpoint", str(step), "--data", str(data), "--num_workers", "0"])
+    assert f"resize 36, crop 32 (from {tmp_path / 'run' / 'config.yaml'})" in capsys.readouterr().out
+    model = create_model("regnetx_200mf", num_classes=4)
+    model.load_state_dict(load_safetensors(step / "model.safetensors"))
+    top1, loss, _ = _plain(model.eval(), data, 36, 32)
+    assert metrics["top1"] == pytest.approx(top1, abs=1e-4) and metrics["loss"] == pytest.approx(loss, rel=1e-4)
 
 
 def test_flags_override_the_runs_resolution_and_say_so(setup, run_dir, evaluate_checkpoint, capsys):
