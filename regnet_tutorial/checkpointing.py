@@ -146,6 +146,11 @@ def verify_checkpoint(path: str | os.PathLike, num_processes: int = 1, ema: bool
     truncated or damaged checkpoint is found before anything is loaded. Raises
     :class:`CheckpointFormatError` naming the first bad file."""
     path = Path(path)
+    if not (path / RUN_CONFIG).exists() and (path / "optimizer.bin").exists():
+        raise CheckpointFormatError(
+            f"{path} was written by an older scripts/train.py with Accelerate's save_state (pickle files), "
+            "which is not loaded because unpickling can run code; start a new run in another --output_dir."
+        )
     _read_json(path / MARKER)
     _read_json(path / RUN_CONFIG)
     _read_json(path / OPTIMIZER_JSON)

@@ -177,6 +177,14 @@ def test_truncated_newest_checkpoint_falls_back_with_a_warning_naming_it(tmp_pat
         ckpt.resolve_resume(str(newest), tmp_path, ema=True)  # an explicit path is not replaced
 
 
+def test_a_checkpoint_in_the_old_pickle_format_is_refused_with_a_reason(tmp_path):
+    folder = _fake_checkpoint(tmp_path, 4)
+    (folder / ckpt.RUN_CONFIG).unlink()
+    torch.save({"state": {}, "param_groups": []}, folder / "optimizer.bin")  # Accelerate's save_state layout
+    with pytest.raises(ckpt.ResumeError, match="older scripts/train.py .* unpickling can run code"):
+        ckpt.resolve_resume(str(folder), tmp_path)
+
+
 def test_changed_settings_are_refused_naming_old_and_new(tmp_path):
     old = {"lr_per_128": 0.4, "epochs": 3, "num_workers": 0, "data": "/a", "num_processes": 1}
     new = {**old, "lr_per_128": 0.9, "num_workers": 4, "data": "/b"}
