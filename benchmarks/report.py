@@ -49,6 +49,20 @@ def parity_table(rows: Sequence[dict]) -> Table:
     return Table(body, ["model", "mode", "ours / library", "median ratio", "range over rounds"])
 
 
+def inference_speedups(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
+    """Per model: each inference setting of ours over torchvision's eager run, and folded +
+    channels-last over torchvision's *best* eager run (the faster of its two memory formats),
+    as the ratio of the two paired medians."""
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["mode"] == "infer" and r["x_torchvision"] is not None:
+            out.setdefault(_display(r), {})[f"{r['impl']} {r['settings']}"] = r["x_torchvision"]
+    for ratios in out.values():
+        best_tv = max(v for k, v in ratios.items() if k.startswith("torchvision"))
+        ratios["ours fused+cl / torchvision best"] = ratios["ours fused+cl"] / best_tv
+    return out
+
+
 def inference_table(rows: Sequence[dict]) -> Table:
     """Each inference setting against torchvision's eager run: images/s and ratio."""
     body = [[_display(r), r["impl"], r["settings"], r["batch"], f"{r['img_per_s']:.1f}",

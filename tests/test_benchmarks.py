@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import harness, speed
+from benchmarks import harness, report, speed
 from regnet_tutorial.published import PYCLS_ZOO_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +56,15 @@ def test_all_suites_write_csv_and_json_with_the_expected_columns(tmp_path: Path)
     assert [r["model"] for r in sc] == ["RegNetX-200MF", "RegNetY-200MF", "RegNetX-400MF"]
     assert set(sc_payload["fits"]) == {"flops", "acts"} and "r2" in sc_payload["fits"]["acts"]
     assert set(results) >= {"compare", "table4", "scaling"}
+    # The chapter's readers of these files: parity keys, speed-ups and the three figures.
+    loaded = report.load(tmp_path)
+    assert set(report.parity(loaded["compare"]["rows"])) == {
+        ("RegNetX-400MF", mode, lib) for mode in ("infer", "train") for lib in ("torchvision", "timm")}
+    speedups = report.inference_speedups(loaded["compare"]["rows"])["RegNetX-400MF"]
+    assert speedups["torchvision eager"] == 1.0 and "ours fused+cl / torchvision best" in speedups
+    for fig in (report.plot_ratios(loaded["compare"]["rows"]), report.plot_table4(loaded["table4"]["rows"]),
+                report.plot_scaling(loaded["scaling"]["rows"], loaded["scaling"]["fits"])):
+        assert fig.axes
 
 
 def test_peak_memory_is_measured_per_contender_on_the_cpu(tmp_path: Path) -> None:
