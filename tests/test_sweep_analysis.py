@@ -9,7 +9,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from regnet_tutorial.sweep.analysis import bootstrap_best, edf, edf_curve, edf_label
-from regnet_tutorial.sweep.plots import bootstrap_figure, complexity_histogram_figure, complexity_scatter_figure, edf_figure
+from regnet_tutorial.sweep.plots import (
+    bootstrap_figure, complexity_histogram_figure, complexity_scatter_figure, edf_figure, edf_panels_figure,
+)
 
 
 def test_edf_counts_errors_strictly_below_e() -> None:
@@ -81,6 +83,10 @@ def test_figures_draw_what_they_are_given() -> None:
     samples = [{"flops": 1e6, "params": 2e6, "acts": 3e6}, {"flops": 2e6, "params": 1e6, "acts": 1e6}]
     assert len(complexity_scatter_figure({"A": samples}, {"A": [1.0, 2.0]}).axes) == 3
     assert len(complexity_histogram_figure(samples).axes) == 3
+    panels = edf_panels_figure([{"A": [1.0, 2.0], "B": [1.5]}, {"B": [1.5], "C": [3.0]}, {"C": [3.0]}], ["A->B", "B->C"])
+    visible = [ax for ax in panels.axes if ax.get_visible()]
+    assert len(visible) == 3 and [ax.get_title() for ax in visible[:2]] == ["A->B", "B->C"]
+    assert [t.get_text() for t in visible[1].get_legend().get_texts()] == ["[B] 1 | 1.5 | 1.5", "[C] 1 | 3.0 | 3.0"]
 
 
 def test_group_by_space_keeps_the_paper_order_and_finite_errors() -> None:

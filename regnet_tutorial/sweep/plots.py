@@ -45,6 +45,24 @@ def edf_figure(errors_by_space: Mapping[str, Sequence[float]], title: str = "") 
     return fig
 
 
+def edf_panels_figure(
+    panels: Sequence[Mapping[str, Sequence[float]]], titles: Sequence[str] = (), ncols: int = 2
+) -> Figure:
+    """One EDF axis per panel (e.g. one per refinement step, as the paper's Figures 5-7),
+    sharing the error axis so that curves can be compared across panels."""
+    use_tutorial_style()
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig = Figure(figsize=(4.6 * ncols, 3.4 * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False)).ravel()
+    for i, (ax, errors_by_space) in enumerate(zip(axes, panels)):
+        plot_edfs(ax, errors_by_space)
+        if i < len(titles):
+            ax.set_title(titles[i])
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return fig
+
+
 def plot_bootstrap(
     ax: Axes, values: Sequence[float], errors: Sequence[float], name: str, result: BootstrapResult | None = None,
     log: bool = False,
