@@ -1,9 +1,9 @@
 """The step-by-step path: every chapter opened in JupyterLab reads as it does in the book.
 
 A JupyterLab server (the project's, with jupyterlab-myst) runs on a free port of 127.0.0.1
-with no token, on a copy of notebooks/ and with temporary Jupyter config, data, runtime,
-settings and workspace folders, so the test neither reads the user's setup nor writes into
-the repository. Headless Chromium (Debian packages ``chromium`` and ``chromium-driver``,
+with no token, on a copy of notebooks/ (the rest of the repository linked beside it) and with
+temporary Jupyter config, data, runtime, settings and workspace folders, so the test neither
+reads the user's setup nor writes into the chapters. Headless Chromium (Debian packages ``chromium`` and ``chromium-driver``,
 as in test_book.py) opens each chapter and checks that
 
 - every markdown cell is rendered by jupyterlab-myst, with no MyST markup left as raw text
@@ -348,9 +348,9 @@ def _open_chapter(driver: object, lab: Lab, notebook: Path) -> list[dict]:
 def _problems(notebook: Path, cells: list[dict]) -> list[str]:
     problems = []
     for index, (source, cell) in enumerate(zip(_markdown_sources(notebook), cells, strict=True)):
-        where = f"markdown cell {index} ({source.strip().splitlines()[0][:50]!r})" if source.strip() else ""
         if not source.strip():
             continue
+        where = f"markdown cell {index} ({source.strip().splitlines()[0][:50]!r})"
         if cell is None:
             problems.append(f"{where}: not rendered by jupyterlab-myst")
             continue
@@ -380,7 +380,8 @@ def lab_page(lab: Lab) -> Iterator[Lab]:
     _shut_down_kernels(lab.url)
 
 
-def test_the_check_flags_raw_markup_and_passes_the_recommended_forms(lab_page: Lab, browser: object) -> None:
+# ``browser`` comes first in the signatures: without Chromium the test skips before starting a server.
+def test_the_check_flags_raw_markup_and_passes_the_recommended_forms(browser: object, lab_page: Lab) -> None:
     control = lab_page.root / "zz_control.ipynb"
     problems = _problems(control, _open_chapter(browser, lab_page, control))
     for index, (source, expected) in enumerate(CONTROL):
@@ -393,7 +394,7 @@ def test_the_check_flags_raw_markup_and_passes_the_recommended_forms(lab_page: L
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_renders_in_jupyterlab_and_runs_on_the_project_kernel(
-    notebook: Path, lab_page: Lab, browser: object, tmp_path: Path
+    notebook: Path, browser: object, lab_page: Lab, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
