@@ -159,6 +159,60 @@ def load_fashion_mnist(
     return ImageSet("fashion_mnist", x, torch.from_numpy(labels.astype(np.int64)), len(FASHION_MNIST_CLASSES))
 
 
+def fashion_mnist_class_folder(label: int) -> str:
+    """The folder name of Fashion-MNIST class ``label`` in an ImageNet-layout copy, e.g.
+    ``"0_t-shirt-top"``: the label first, so that sorted folder names keep the label order."""
+    return f"{label}_" + FASHION_MNIST_CLASSES[label].lower().replace("/", "-").replace(" ", "-")
+
+
+def write_fashion_mnist_folder(
+    root: str | os.PathLike, train_per_class: int, val_per_class: int, seed: int = 0,
+    source: str | os.PathLike | None = None,
+) -> Path:
+    """Write a class-balanced Fashion-MNIST subset as PNG files in ImageNet's layout and return ``root``.
+
+    ``root/train/<class>/`` gets ``train_per_class`` images of each class from the training split,
+    ``root/val/<class>/`` gets ``val_per_class`` from the test split, chosen by a generator seeded
+    with ``seed``; each 28x28 grey image is stored as an RGB PNG (lossless, three equal channels).
+    Class folders are :func:`fashion_mnist_class_folder` names, so the class index a
+    ``torchvision`` ``ImageFolder`` assigns is the Fashion-MNIST label. ``source``: the folder of
+    the IDX files (default: the Debian package's, :data:`FASHION_MNIST_DIR`).
+    """
+    from PIL import Image
+
+    for name, value in (("train_per_class", train_per_class), ("val_per_class", val_per_class)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise SweepDataError(f"{name}={value!r} is invalid: it must be an integer >= 1.")
+    root = Path(root)
+    if any((root / split).exists() for split in ("train", "val")):
+        raise SweepDataError(f"{root} already holds train/ or val/: choose an empty or new folder.")
+    folder = _fashion_mnist_folder(Path(source) if source is not None else None, download=False)
+    splits = []  # everything is read and checked before the first file is written
+    for split, file_split, per_class in (("train", "train", train_per_class), ("val", "test", val_per_class)):
+        arrays = []
+        for file in FASHION_MNIST_FILES[file_split]:
+            path = folder / file
+            if not path.exists() and (folder / file.removesuffix(".gz")).exists():
+                path = folder / file.removesuffix(".gz")
+            if not path.exists():
+                raise _missing_fashion_mnist(folder, file)
+            arrays.append(read_idx(path))
+        fewest = int(np.bincount(arrays[1], minlength=len(FASHION_MNIST_CLASSES)).min())
+        if per_class > fewest:
+            raise SweepDataError(f"{split}_per_class={per_class} is too many: Fashion-MNIST's {file_split} "
+                                 f"split has {fewest} images of its smallest class.")
+        splits.append((split, file_split, per_class, *arrays))
+    rng = np.random.default_rng(seed)
+    for split, file_split, per_class, images, labels in splits:
+        for label in range(len(FASHION_MNIST_CLASSES)):
+            out = root / split / fashion_mnist_class_folder(label)
+            out.mkdir(parents=True)
+            chosen = rng.choice(np.flatnonzero(labels == label), per_class, replace=False)
+            for index in np.sort(chosen):
+                Image.fromarray(images[index]).convert("RGB").save(out / f"{file_split}_{index:05d}.png")
+    return root
+
+
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
