@@ -5,10 +5,12 @@ train every model for 100 epochs with SGD (momentum 0.9, Nesterov), weight decay
 a 5-epoch linear warmup from 0.1x, then a half-period cosine schedule, and scale the
 learning rate linearly with the batch: ``lr = 0.1 x total_batch / 128``. On 8 GPUs the
 total batch is 1024 up to 1.6GF, 512 from 3.2GF to 12GF (RegNetX: to 16GF) and 256 above.
+Before every evaluation both pycls and mmclassification recompute the BatchNorm statistics
+on 8192 training images ("precise BN", split over all processes).
 
 :class:`TrainConfig` holds those values plus our engineering options; :func:`load_config`
 reads it from YAML with ``key=value`` overrides; :func:`resolve_recipe` turns it into the
-total batch, learning rate and step counts for a given number of processes.
+total batch, learning rate, step counts and precise-BN batches for a given number of processes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ PAPER_NUM_GPUS = 8
 
 REFERENCE_BATCH = 128
 """The batch size the learning rate is quoted for: ``lr = lr_per_128 x total_batch / 128``."""
+
+PAPER_PRECISE_BN_SAMPLES = 8192
+"""Training images (over all processes) that precise BN averages BN statistics over: pycls's
+default ``BN.NUM_SAMPLES_PRECISE`` and mmclassification's RegNet ``PreciseBNHook(num_samples=8192)``."""
 
 
 class ConfigError(ValueError):
@@ -78,7 +84,9 @@ class TrainConfig:
         channels_last: use the NHWC memory format (faster convolutions on recent GPUs).
         compile: wrap the model in ``torch.compile``.
         ema_decay: decay of an exponential moving average of the weights; 0 turns it off.
-        precise_bn_batches: batches used to recompute BN statistics before evaluation; 0 = off.
+        precise_bn_samples: training images, over all processes, on which every BatchNorm's
+            statistics are recomputed before each evaluation (paper: 8192); 0 = off. Each process
+            uses ``precise_bn_samples // (batch_size x processes)`` batches (:func:`precise_bn_batches_per_process`).
         seed: seed of every random number generator.
         max_steps_per_epoch: cap on optimizer steps per epoch, for short demo runs; ``None`` = no cap.
         eval_every_epochs: evaluate after every this many epochs (and after the last).
@@ -116,7 +124,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     ema_decay: float = 0.0
-    precise_bn_batches: int = 0
+    precise_bn_samples: int = PAPER_PRECISE_BN_SAMPLES
     seed: int = 0
     max_steps_per_epoch: int | None = None
     eval_every_epochs: int = 1
@@ -162,6 +170,17 @@ class TrainConfig:
                 "(the paper resizes to 256 and crops 224)."
             )
 
+    @property
+    def precise_bn_batches(self) -> int:
+        """Precise-BN batches per process for the processes of the running Accelerate job.
+
+        Transitional: ``scripts/train.py`` reads this until its ``evaluate_epoch`` takes
+        :attr:`ResolvedRecipe.precise_bn_batches`; both are :func:`precise_bn_batches_per_process`.
+        """
+        from accelerate import PartialState  # the process group this run's Accelerator joined
+
+        return precise_bn_batches_per_process(self.precise_bn_samples, self.batch_size, PartialState().num_processes)
+
 
 def _positive_int(v: int) -> bool:
     return v >= 1
@@ -188,7 +207,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "eval_batch_size": (_positive_int, "an integer >= 1"),
     "num_workers": (lambda v: v >= 0, "an integer >= 0 (0 loads data in the main process)"),
     "ema_decay": (lambda v: 0 <= v < 1, "a number in [0, 1) (0 turns the EMA off)"),
-    "precise_bn_batches": (lambda v: v >= 0, "an integer >= 0 (0 turns precise BN off)"),
+    "precise_bn_samples": (lambda v: v >= 0, "an integer >= 0 (images over all processes; 0 turns precise BN off)"),
     "seed": (lambda v: 0 <= v < 2**63, "an integer in [0, 2**63)"),
     "max_steps_per_epoch": (_positive_int, "an integer >= 1, or null for no cap"),
     "eval_every_epochs": (_positive_int, "an integer >= 1"),
@@ -249,6 +268,21 @@ def _unknown_key_error(key: str, where: str) -> ConfigError:
     return ConfigError(f"Unknown config key {key!r} ({where}).{hint} Valid keys: {', '.join(valid)}.")
 
 
+_RENAMED_KEYS = {"precise_bn_batches": "precise_bn_samples"}
+"""Old key -> its replacement. An old ``precise_bn_batches: 0`` still reads as precise BN off."""
+
+
+def _renamed_key(key: str, value: Any, where: str) -> dict[str, Any]:
+    """The new-key setting an old key's ``value`` means, or a :class:`ConfigError` saying what to write."""
+    if key == "precise_bn_batches" and str(value).strip() == "0":
+        return {"precise_bn_samples": 0}
+    raise ConfigError(
+        f"Config key {key!r} ({where}) was replaced by {_RENAMED_KEYS[key]!r}: training images over all "
+        f"processes, e.g. precise_bn_samples={PAPER_PRECISE_BN_SAMPLES} as in pycls and mmclassification "
+        f"(N batches per process = N x batch_size x processes images)."
+    )
+
+
 def _parse_text(name: str, text: str, tp: Any) -> Any:
     """A ``key=value`` override or YAML string turned into a value of the field's type."""
     args = typing.get_args(tp)
@@ -306,13 +340,19 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError(f"Config file {path} must hold a mapping of key: value, not {type(loaded).__name__}.")
         for key, value in loaded.items():
-            if key not in hints:
+            if key in _RENAMED_KEYS:
+                values.update(_renamed_key(key, value, f"in {path}"))
+            elif key not in hints:
                 raise _unknown_key_error(str(key), f"in {path}")
-            values[key] = _coerce(key, value, hints[key])
+            else:
+                values[key] = _coerce(key, value, hints[key])
     for key, value in _parse_overrides(overrides).items():
-        if key not in hints:
+        if key in _RENAMED_KEYS:
+            values.update(_renamed_key(key, value, "in the overrides"))
+        elif key not in hints:
             raise _unknown_key_error(key, "in the overrides")
-        values[key] = _coerce(key, value, hints[key])
+        else:
+            values[key] = _coerce(key, value, hints[key])
     return TrainConfig(**values)
 
 
@@ -336,9 +376,10 @@ def save_config(cfg: TrainConfig, path: str | Path, comment: str | None = None) 
 
 @dataclass(frozen=True)
 class ResolvedRecipe:
-    """The numbers a config implies for one run: batch, learning rate, step counts.
+    """The numbers a config implies for one run: batch, learning rate, step counts, precise-BN batches.
 
     Steps are optimizer steps (one per ``grad_accum_steps`` micro-batches on every process).
+    ``precise_bn_batches`` is per process (0: precise BN off).
     """
 
     total_batch: int
@@ -349,6 +390,7 @@ class ResolvedRecipe:
     num_processes: int
     grad_accum_steps: int
     schedule: str = "pycls"
+    precise_bn_batches: int = 0
 
     @property
     def batch_size(self) -> int:
@@ -360,6 +402,23 @@ class ResolvedRecipe:
         return self.total_steps // self.steps_per_epoch
 
 
+def precise_bn_batches_per_process(samples: int, batch_size: int, num_processes: int) -> int:
+    """Batches each process feeds to precise BN so that all processes together see ``samples``
+    images: ``samples // (batch_size x num_processes)`` (pycls ``compute_precise_bn_stats``;
+    mmclassification's ``PreciseBNHook``). 0 when ``samples`` is 0; fewer images than one batch
+    on every process is a :class:`ConfigError`."""
+    if samples == 0:
+        return 0
+    batches = samples // (batch_size * num_processes)
+    if batches == 0:
+        raise ConfigError(
+            f"precise_bn_samples={samples} is fewer than one batch on every process (batch_size={batch_size} x "
+            f"{num_processes} processes = {batch_size * num_processes} images): raise it to at least "
+            f"{batch_size * num_processes}, or set precise_bn_samples=0 to turn precise BN off."
+        )
+    return batches
+
+
 def resolve_recipe(cfg: TrainConfig, num_processes: int, dataset_size: int) -> ResolvedRecipe:
     """Total batch, learning rate and step counts for ``cfg`` on ``num_processes`` processes
     and a training set of ``dataset_size`` images.
@@ -367,7 +426,8 @@ def resolve_recipe(cfg: TrainConfig, num_processes: int, dataset_size: int) -> R
     ``total_batch = batch_size x num_processes x grad_accum_steps`` and
     ``lr = lr_per_128 x total_batch / 128``. An epoch has ``dataset_size // total_batch``
     optimizer steps (the last partial batch is dropped, as in pycls), capped by
-    ``max_steps_per_epoch``.
+    ``max_steps_per_epoch``. Precise BN uses ``precise_bn_samples // (batch_size x num_processes)``
+    batches per process (:func:`precise_bn_batches_per_process`).
     """
     for name, value in (("num_processes", num_processes), ("dataset_size", dataset_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -391,19 +451,25 @@ def resolve_recipe(cfg: TrainConfig, num_processes: int, dataset_size: int) -> R
         num_processes=num_processes,
         grad_accum_steps=cfg.grad_accum_steps,
         schedule=cfg.schedule,
+        precise_bn_batches=precise_bn_batches_per_process(cfg.precise_bn_samples, cfg.batch_size, num_processes),
     )
 
 
 def describe(resolved: ResolvedRecipe) -> str:
-    """A few lines for the start of a run: how batch, learning rate and steps were derived."""
+    """A few lines for the start of a run: how batch, learning rate, steps and precise BN were derived."""
     r = resolved
     lr_per_128 = r.lr * REFERENCE_BATCH / r.total_batch
+    per_step = r.batch_size * r.num_processes
+    precise = (f"{r.precise_bn_batches * per_step} images = {r.precise_bn_batches} batches per process x "
+               f"{r.batch_size} x {r.num_processes} process(es), before each evaluation"
+               if r.precise_bn_batches else "off")
     return "\n".join([
         f"total batch   {r.total_batch} = {r.batch_size} per process x {r.num_processes} process(es)"
         f" x {r.grad_accum_steps} accumulation step(s)",
         f"learning rate {r.lr:g} = {lr_per_128:g} x {r.total_batch} / {REFERENCE_BATCH}",
         f"steps         {r.total_steps} = {r.steps_per_epoch} per epoch x {r.epochs} epochs"
         f" (warmup {r.warmup_steps}, then half-cosine to 0)",
+        f"precise BN    {precise}",
     ])
 
 
@@ -454,6 +520,9 @@ def write_recipe_files(folder: str | Path) -> list[Path]:
             f"{PAPER_NUM_GPUS} GPUs).\n"
             f"Total batch {total} = {PAPER_NUM_GPUS} processes x batch_size {cfg.batch_size}; "
             f"lr = {cfg.lr_per_128:g} x {total} / {REFERENCE_BATCH} = {cfg.lr_per_128 * total / REFERENCE_BATCH:g}.\n"
+            f"Precise BN on {cfg.precise_bn_samples} images (pycls BN.NUM_SAMPLES_PRECISE, mmcls PreciseBNHook): "
+            f"{precise_bn_batches_per_process(cfg.precise_bn_samples, cfg.batch_size, PAPER_NUM_GPUS)} batches "
+            f"per process on {PAPER_NUM_GPUS} processes, more on fewer.\n"
             "On fewer GPUs keep the total batch with grad_accum_steps, or let the lr scale with it.\n"
             "Generated by `python -m regnet_tutorial.recipe configs`; do not edit by hand."
         )

@@ -181,3 +181,27 @@ def test_largest_models_use_the_papers_smallest_batch() -> None:
     assert (r.total_batch, r.lr) == (512, pytest.approx(0.4))
     raw = yaml.safe_load((CONFIGS / "regnety_200mf.yaml").read_text())
     assert raw["batch_size"] == 128 and raw["epochs"] == 100
+
+
+def test_the_old_precise_bn_batches_key_names_its_replacement(tmp_path: Path) -> None:
+    """``precise_bn_batches`` (per process) became ``precise_bn_samples`` (over all processes): an old
+    ``0`` still means off; any other value is one error line that says what to write instead."""
+    path = tmp_path / "old.yaml"
+    path.write_text("model: regnetx_200mf\nprecise_bn_batches: 0\n")
+    assert load_config(path).precise_bn_samples == 0
+    assert load_config(None, ["precise_bn_batches=0"]).precise_bn_samples == 0
+    where = re.escape(str(path))
+    path.write_text("precise_bn_batches: 4\n")
+    with pytest.raises(ConfigError, match=rf"'precise_bn_batches' \(in {where}\) was replaced by "
+                                          r"'precise_bn_samples': .*precise_bn_samples=8192"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"'precise_bn_batches' \(in the overrides\) was replaced"):
+        load_config(None, ["precise_bn_batches=2"])
+
+
+def test_the_configs_precise_bn_batches_are_the_resolved_ones_for_this_process_group() -> None:
+    """``TrainConfig.precise_bn_batches`` (read by scripts/train.py) counts the processes Accelerate
+    runs; here one, so the resolved recipe for one process must agree: 8192 // 64 = 128 batches."""
+    cfg = load_config(None, ["batch_size=64"])
+    assert cfg.precise_bn_batches == resolve_recipe(cfg, 1, 10_000).precise_bn_batches == 8192 // 64
+    assert dataclasses.replace(cfg, precise_bn_samples=0).precise_bn_batches == 0

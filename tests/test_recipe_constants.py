@@ -13,6 +13,10 @@ expected value is typed in from a published source instead:
   the actual learning rate for each model is computed as (batch-size / 128) * reference-lr";
 * the mmclassification RegNet README (``../shared/reference/mmcls_regnet_README.md``, shipped in
   ``regnet_tutorial/published_data/``): ``8xb128`` up to 1.6GF and ``8xb64`` from 3.2GF to 12GF;
+* pycls ``core/config.py`` (``BN.USE_PRECISE_STATS: True``, ``BN.NUM_SAMPLES_PRECISE: 8192``) and
+  ``core/net.py`` ``compute_precise_bn_stats`` (``num_iter = int(NUM_SAMPLES_PRECISE / batch_size /
+  NUM_GPUS)`` batches per GPU); mmclassification ``configs/regnet/regnetx-*_in1k.py``
+  (``PreciseBNHook`` with ``num_samples=8192, interval=1``);
 * pycls ``datasets/imagenet.py`` and fb.resnet.torch ``datasets/imagenet.lua``: the AlexNet
   PCA lighting eigenvalues and eigenvectors; pycls ``TRAIN.PCA_STD: 0.1``.
 """
@@ -29,7 +33,7 @@ from torchvision.transforms import v2
 
 import regnet_tutorial
 from regnet_tutorial import data
-from regnet_tutorial.recipe import load_config, resolve_recipe
+from regnet_tutorial.recipe import ConfigError, TrainConfig, describe, load_config, resolve_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -96,7 +100,16 @@ COMMON = {
     "eval_resize": 256,  # TEST.IM_SIZE
     "lighting_std": 0.1,  # TRAIN.PCA_STD
     "grad_accum_steps": 1,
+    # Precise BN before every evaluation on 8192 training images over all GPUs: pycls's default
+    # BN.NUM_SAMPLES_PRECISE (with BN.USE_PRECISE_STATS: True), mmclassification's RegNet configs'
+    # PreciseBNHook(num_samples=8192, interval=1).
+    "precise_bn_samples": 8192,
 }
+
+
+def pycls_precise_bn_iters(num_samples_precise: int, batch_size_per_gpu: int, num_gpus: int) -> int:
+    """pycls core/net.py compute_precise_bn_stats: ``int(NUM_SAMPLES_PRECISE / batch_size / NUM_GPUS)``."""
+    return int(num_samples_precise / batch_size_per_gpu / num_gpus)
 
 # fb.resnet.torch datasets/imagenet.lua `pca` and pycls datasets/imagenet.py _EIG_VALS/_EIG_VECS.
 EIGVAL = (0.2175, 0.0188, 0.0045)
@@ -132,6 +145,31 @@ def test_config_file_holds_the_papers_recipe(name: str) -> None:
     assert r.lr == pytest.approx(base_lr, rel=1e-12)
     assert r.warmup_steps == 5 * (IMAGENET_TRAIN_IMAGES // total)
     assert r.total_steps == 100 * (IMAGENET_TRAIN_IMAGES // total)
+    assert raw["precise_bn_samples"] == 8192  # in the file itself, not only the default
+    assert r.precise_bn_batches == pycls_precise_bn_iters(8192, total // PAPER_GPUS, PAPER_GPUS)
+
+
+@pytest.mark.parametrize(
+    ("num_processes", "batch_size", "expected"),
+    [(8, 128, 8), (8, 64, 16), (8, 32, 32), (1, 16, 512), (2, 8, 512), (3, 100, 27)],
+)
+def test_precise_bn_batches_per_process_follow_pycls(num_processes: int, batch_size: int, expected: int) -> None:
+    """8192 images over all processes, whatever the process count: 8 x 128 -> 8 batches each, 1 x 16 -> 512;
+    3 x 100 does not divide: int(27.3) = 27 batches (8100 images), as in pycls."""
+    assert pycls_precise_bn_iters(8192, batch_size, num_processes) == expected  # the formula as written above
+    cfg = load_config(CONFIGS / "regnetx_400mf.yaml", [f"batch_size={batch_size}"])
+    r = resolve_recipe(cfg, num_processes=num_processes, dataset_size=IMAGENET_TRAIN_IMAGES)
+    assert r.precise_bn_batches == expected
+    assert f"precise BN    {expected * batch_size * num_processes} images = {expected} batches per process" in describe(r)
+
+
+def test_precise_bn_with_fewer_images_than_one_batch_per_process_is_refused() -> None:
+    """pycls would average over int(100 / 128 / 8) = 0 batches; we refuse it and say what to set."""
+    with pytest.raises(ConfigError, match=r"precise_bn_samples=100 is fewer than one batch on every process "
+                                          r"\(batch_size=128 x 8 processes = 1024 images\): raise it to at least 1024"):
+        resolve_recipe(TrainConfig(precise_bn_samples=100), num_processes=8, dataset_size=IMAGENET_TRAIN_IMAGES)
+    off = resolve_recipe(TrainConfig(precise_bn_samples=0), num_processes=8, dataset_size=IMAGENET_TRAIN_IMAGES)
+    assert off.precise_bn_batches == 0 and "precise BN    off" in describe(off)
 
 
 @pytest.mark.parametrize("name", sorted(PYCLS_8GPU))

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 # 64 images, batch 8: 8 optimizer steps per epoch, 16 in all. Checkpoints every 3 steps and at
 # epoch ends; EMA and precise BN on, so their state must survive the restart too.
 RUN = ["epochs=2", "batch_size=8", "checkpoint_every_steps=3", "ema_decay=0.9",
-       "precise_bn_batches=1", "keep_last=2"]
+       "precise_bn_samples=8", "keep_last=2"]
 
 
 @pytest.fixture(scope="module")
