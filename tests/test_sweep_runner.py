@@ -332,3 +332,31 @@ def test_two_processes_report_a_locked_output_once(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.count("error: another sweep is writing") == 1, proc.stderr[-3000:]
     assert not out.exists()
+
+
+@needs_data
+def test_image_folder_option_trains_on_an_imagenet_layout(tmp_path, capsys):
+    """``--dataset imagefolder`` reads ImageNet's layout (here a Fashion-MNIST copy as RGB PNGs):
+    only the drawn images, at ``--resolution``, labelled by their class folder."""
+    from regnet_tutorial.sweep.data import load_dataset, write_fashion_mnist_folder
+
+    root = write_fashion_mnist_folder(tmp_path / "folder", train_per_class=8, val_per_class=4, seed=0)
+    data = load_dataset("imagefolder", "val", root, count=30, seed=1, resolution=32)
+    assert data.images.shape == (30, 3, 32, 32) and data.num_classes == 10
+    again = load_dataset("imagefolder", "val", root, count=30, seed=1, resolution=32)
+    assert (again.labels == data.labels).all() and (again.images == data.images).all()
+    assert np.bincount(load_dataset("imagefolder", "val", root, resolution=32).labels.numpy()).tolist() == [4] * 10
+    out = tmp_path / "results.jsonl"
+    status, err = cli(["run", "--spaces", "anynetx_a", "--n", "1", "--out", str(out), "--dataset", "imagefolder",
+                       "--data-dir", str(root), "--resolution", "32", "--train-images", "64", "--val-images", "40",
+                       "--batch-size", "32", "--precise-bn-images", "32"], capsys)
+    assert status == 0, err
+    (line,) = read_lines(out)
+    assert (line["resolution"], line["in_channels"], line["num_classes"]) == (32, 3, 10)
+    assert line["settings"]["image_resolution"] == 32 and 0 <= line["top1_error"] <= 100
+    status, err = cli(["run", "--spaces", "anynetx_a", "--n", "1", "--out", str(tmp_path / "x.jsonl"),
+                       "--dataset", "imagefolder"], capsys)
+    assert status == 2 and "needs --data-dir" in err
+    status, err = cli(["run", "--spaces", "anynetx_a", "--n", "1", "--out", str(tmp_path / "x.jsonl"),
+                       "--resolution", "32"], capsys)
+    assert status == 2 and "applies to --dataset imagefolder only" in err

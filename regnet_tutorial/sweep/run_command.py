@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from .data import DATASETS, SweepDataError
+from .data import DATASETS, IMAGE_FOLDER_RESOLUTION, SweepDataError
 from .results_file import ResultsFileError
 from .runner import SweepError, SweepPlan, TrainSettings, parse_spaces, run_sweep
 from .spaces import SPACES, SamplerConfig, sample_space, spec_from_sample
@@ -59,6 +59,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", choices=DATASETS, default=d.dataset)
     p.add_argument("--data-dir", default=None, help="folder of the dataset (default: the Debian package's)")
     p.add_argument("--download", action="store_true", help="download the dataset with torchvision if missing")
+    p.add_argument("--resolution", type=_int(8), default=None,
+                   help=f"image side for --dataset imagefolder (default {IMAGE_FOLDER_RESOLUTION})")
     p.add_argument("--train-images", type=_int(1), default=d.train_images)
     p.add_argument("--val-images", type=_int(1), default=d.val_images)
     p.add_argument("--epochs", type=_int(1), default=d.epochs)
@@ -80,8 +82,16 @@ def run_run(args: argparse.Namespace) -> None:
         precise_bn_images=args.precise_bn_images,
     )
     SamplerConfig(flops=args.flops, skeleton="small", stages=args.stages)  # checks the band early
+    options = {"skeleton": "small", "stages": args.stages}
+    if args.dataset == "imagefolder":
+        options["image_resolution"] = args.resolution or IMAGE_FOLDER_RESOLUTION
+    elif args.resolution is not None:
+        raise SweepError(
+            f"--resolution applies to --dataset imagefolder only ({args.dataset} has a fixed size: "
+            "Fashion-MNIST 28 px, CIFAR-10 32 px); drop it"
+        )
     plan = SweepPlan(spaces=spaces, n=args.n, seed=args.seed, flops=args.flops, train=settings,
-                     sample_options={"skeleton": "small", "stages": args.stages})
+                     sample_options=options)
     run_sweep(plan, args.out, sample_small, spec_from_sample, data_dir=args.data_dir, download=args.download,
               cpu=args.cpu, log_every_s=args.log_every)
 

@@ -256,11 +256,12 @@ def run_sweep(
             except ResultsFileError as e:
                 error = str(e)
         done_keys = set(agree(error, done))
+        resolution = plan.sample_options.get("image_resolution")
         with accelerator.main_process_first():  # a --download happens once
-            train = load_dataset(plan.train.dataset, "train", data_dir, download)
-            val = load_dataset(plan.train.dataset, "val", data_dir, download)
-        train = train.subset(plan.train.train_images, plan.seed)
-        val = val.subset(plan.train.val_images, plan.seed)
+            train = load_dataset(plan.train.dataset, "train", data_dir, download, plan.train.train_images,
+                                 plan.seed, resolution)
+            val = load_dataset(plan.train.dataset, "val", data_dir, download, plan.train.val_images,
+                               plan.seed, resolution)
         options = {**plan.sample_options, "resolution": train.resolution, "num_classes": train.num_classes,
                    "in_channels": train.in_channels}
         per_space = [sample_fn(space, plan.n, plan.seed, plan.flops, options) for space in plan.spaces]
