@@ -87,6 +87,8 @@ def test_figures_draw_what_they_are_given() -> None:
     visible = [ax for ax in panels.axes if ax.get_visible()]
     assert len(visible) == 3 and [ax.get_title() for ax in visible[:2]] == ["A->B", "B->C"]
     assert [t.get_text() for t in visible[1].get_legend().get_texts()] == ["[B] 1 | 1.5 | 1.5", "[C] 1 | 3.0 | 3.0"]
+    # A space keeps its colour from panel to panel.
+    assert visible[0].get_lines()[1].get_color() == visible[1].get_lines()[0].get_color()
 
 
 def test_group_by_space_keeps_the_paper_order_and_finite_errors() -> None:

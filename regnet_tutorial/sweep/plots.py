@@ -13,21 +13,34 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..plotting import use_tutorial_style
-from .analysis import BootstrapResult, bootstrap_best, edf_curve, edf_label
+from .analysis import SHORT_NAMES, BootstrapResult, bootstrap_best, edf_curve, edf_label
 
 COMPLEXITY_AXES: tuple[tuple[str, str, float], ...] = (
     ("flops", "flops (M multiply-adds)", 1e6), ("params", "params (M)", 1e6), ("acts", "activations (M)", 1e6),
 )
 
 
+def space_color(name: str, position: int) -> str:
+    """A fixed colour per space (``"A"`` .. ``"RegNetX"`` or its key), so that a space keeps its
+    colour across panels; other names take the ``position``-th colour of the cycle."""
+    order = list(SHORT_NAMES.values())
+    keys = list(SHORT_NAMES)
+    if name in order:
+        return f"C{order.index(name)}"
+    if name in keys:
+        return f"C{keys.index(name)}"
+    return f"C{position % 10}"
+
+
 def plot_edfs(
     ax: Axes, errors_by_space: Mapping[str, Sequence[float]], xlabel: str = "error (%)"
 ) -> None:
     """Draw one error EDF per space on ``ax``, each labelled ``[name] n | min | mean`` (paper, Fig. 5)."""
-    for name, errors in errors_by_space.items():
+    for i, (name, errors) in enumerate(errors_by_space.items()):
         x, f = edf_curve(errors)
         # Start at F = 0 just left of the smallest error, so each curve is a full staircase.
-        ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0.0], f]), where="post", label=edf_label(name, errors))
+        ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0.0], f]), where="post",
+                label=edf_label(name, errors), color=space_color(name, i))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cumulative prob.")
     ax.set_ylim(0, 1)
