@@ -175,7 +175,8 @@ class TrainConfig:
         """Precise-BN batches per process for the processes of the running Accelerate job.
 
         Transitional: ``scripts/train.py`` reads this until its ``evaluate_epoch`` takes
-        :attr:`ResolvedRecipe.precise_bn_batches`; both are :func:`precise_bn_batches_per_process`.
+        :attr:`ResolvedRecipe.precise_bn_batches`; both are :func:`precise_bn_batches_per_process`,
+        but only the resolved one also stops after one pass over a small training set.
         """
         from accelerate import PartialState  # the process group this run's Accelerator joined
 
@@ -427,7 +428,8 @@ def resolve_recipe(cfg: TrainConfig, num_processes: int, dataset_size: int) -> R
     ``lr = lr_per_128 x total_batch / 128``. An epoch has ``dataset_size // total_batch``
     optimizer steps (the last partial batch is dropped, as in pycls), capped by
     ``max_steps_per_epoch``. Precise BN uses ``precise_bn_samples // (batch_size x num_processes)``
-    batches per process (:func:`precise_bn_batches_per_process`).
+    batches per process (:func:`precise_bn_batches_per_process`), at most one pass over the
+    training set, as pycls's ``min(num_iter, len(loader))``.
     """
     for name, value in (("num_processes", num_processes), ("dataset_size", dataset_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -451,7 +453,8 @@ def resolve_recipe(cfg: TrainConfig, num_processes: int, dataset_size: int) -> R
         num_processes=num_processes,
         grad_accum_steps=cfg.grad_accum_steps,
         schedule=cfg.schedule,
-        precise_bn_batches=precise_bn_batches_per_process(cfg.precise_bn_samples, cfg.batch_size, num_processes),
+        precise_bn_batches=min(precise_bn_batches_per_process(cfg.precise_bn_samples, cfg.batch_size, num_processes),
+                               dataset_size // (cfg.batch_size * num_processes)),
     )
 
 

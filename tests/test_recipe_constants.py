@@ -160,7 +160,8 @@ def test_precise_bn_batches_per_process_follow_pycls(num_processes: int, batch_s
     cfg = load_config(CONFIGS / "regnetx_400mf.yaml", [f"batch_size={batch_size}"])
     r = resolve_recipe(cfg, num_processes=num_processes, dataset_size=IMAGENET_TRAIN_IMAGES)
     assert r.precise_bn_batches == expected
-    assert f"precise BN    {expected * batch_size * num_processes} images = {expected} batches per process" in describe(r)
+    images = expected * batch_size * num_processes
+    assert f"precise BN    {images} images = {expected} batches per process" in describe(r)
 
 
 def test_precise_bn_with_fewer_images_than_one_batch_per_process_is_refused() -> None:
@@ -222,3 +223,12 @@ def test_lighting_and_normalisation_constants() -> None:
     assert torch.equal(lighting.eigvec, torch.tensor(EIGVEC))
     norm = _only(data.train_transform(), v2.Normalize)
     assert tuple(norm.mean) == MEAN and tuple(norm.std) == SD
+
+
+def test_precise_bn_stops_after_one_pass_over_a_small_training_set() -> None:
+    """pycls caps its batches at len(loader): 5000 images in batches of 32 on one process give
+    min(int(8192 / 32 / 1), 5000 // 32) = min(256, 156) = 156 batches."""
+    cfg = load_config(CONFIGS / "regnetx_200mf.yaml", ["batch_size=32"])
+    r = resolve_recipe(cfg, num_processes=1, dataset_size=5000)
+    assert r.precise_bn_batches == min(pycls_precise_bn_iters(8192, 32, 1), 5000 // 32) == 156
+    assert "precise BN    4992 images = 156 batches per process x 32 x 1 process(es)" in describe(r)
