@@ -13,6 +13,7 @@ import math
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,7 +31,7 @@ from regnet_tutorial.sweep import (
     spec_from_sample,
 )
 from regnet_tutorial.sweep.__main__ import main as sweep_main
-from regnet_tutorial.sweep.spaces import _log_uniform
+from regnet_tutorial.sweep.spaces import REGNET_KEYS, _log_uniform
 
 SEEDS = range(12)
 N = 8
@@ -235,3 +236,37 @@ def test_stem_stride_is_one_or_two() -> None:
     with pytest.raises(DesignSpaceError, match="stem_stride"):
         StageSpec((1,), (8,), (8,), (1.0,), (2,), stem_stride=3)
     assert StageSpec((1,), (8,), (8,), (1.0,), (2,)).stem_stride == 2  # the paper's skeleton by default
+
+
+# ---------------------------------------------------------------- the committed sweep's samples
+
+SWEEP = Path(__file__).resolve().parents[1] / "results" / "sweep_fashion_mnist"
+FIRST = 20  # per space: enough to cover many rejected draws, fast enough for every test run
+
+
+def _committed_samples() -> dict[str, list[dict]]:
+    by_space: dict[str, list[dict]] = {}
+    for line in SWEEP.with_suffix(".jsonl").read_text().splitlines():
+        row = json.loads(line)
+        by_space.setdefault(row["space"], []).append(row)
+    return {k: sorted(v, key=lambda r: r["index"]) for k, v in by_space.items()}
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_resampling_reproduces_the_committed_sweep(space: str) -> None:
+    """The stream for the committed sweep's (space, seed, config) must never change: chapters
+    01 and 04 plot those models. The config is the one its record and its lines state."""
+    record = json.loads(SWEEP.with_suffix(".json").read_text())
+    settings = record["settings"]
+    assert all("--n 100 --seed 0" in c for c in record["commands"]) and record["seed"] == 0
+    rows = _committed_samples()[space][:FIRST]
+    assert [r["index"] for r in rows] == list(range(FIRST))
+    first = rows[0]
+    config = SamplerConfig(
+        flops=tuple(settings["flops_band"]), resolution=first["resolution"], skeleton=settings["skeleton"],
+        stages=settings["stages"], num_classes=first["num_classes"], in_channels=first["in_channels"],
+    )
+    keys = [k for k in (*SAMPLE_KEYS, *REGNET_KEYS) if k in first]
+    assert set(REGNET_KEYS) <= set(keys) or not space.startswith("regnet")
+    again = sample_space(space, FIRST, record["seed"], config)
+    assert [{k: s[k] for k in keys} for s in again] == [{k: r[k] for k in keys} for r in rows]
