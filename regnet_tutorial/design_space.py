@@ -182,12 +182,12 @@ class StageSpec:
 
 def linear_widths(params: RegNetParams) -> list[float]:
     """The continuous per-block widths ``u_j = w0 + wa * j`` (Eq. 2)."""
-    return [params.w0 + params.wa * j for j in range(params.depth)]
+    return _linear_widths(params.depth, params.w0, params.wa)
 
 
 def block_exponents(params: RegNetParams) -> list[float]:
     """The continuous exponents ``s_j = log(u_j / w0) / log(wm)`` (Eq. 3)."""
-    return [math.log(u / params.w0) / math.log(params.wm) for u in linear_widths(params)]
+    return _block_exponents(linear_widths(params), params.w0, params.wm)
 
 
 def quantized_widths(params: RegNetParams) -> list[int]:
@@ -197,8 +197,23 @@ def quantized_widths(params: RegNetParams) -> list[int]:
     Both rounding steps round half to even (Python's ``round``, NumPy's and PyTorch's
     ``round`` agree), which is what pycls, timm and torchvision all do here.
     """
-    exps = [round(s) for s in block_exponents(params)]
-    return [int(round(params.w0 * params.wm**k / QUANTUM)) * QUANTUM for k in exps]
+    return regnet_block_widths(params.depth, params.w0, params.wa, params.wm)
+
+
+def regnet_block_widths(depth: int, w0: int, wa: float, wm: float) -> list[int]:
+    """:func:`quantized_widths` of plain numbers, *unchecked*: for callers whose values are
+    valid by construction (the samplers evaluate tens of thousands of draws)."""
+    exponents = _block_exponents(_linear_widths(depth, w0, wa), w0, wm)
+    return [int(round(w0 * wm ** round(s) / QUANTUM)) * QUANTUM for s in exponents]  # Eq. 4
+
+
+def _linear_widths(depth: int, w0: float, wa: float) -> list[float]:
+    return [w0 + wa * j for j in range(depth)]  # Eq. 2
+
+
+def _block_exponents(u: list[float], w0: float, wm: float) -> list[float]:
+    log_wm = math.log(wm)
+    return [math.log(u_j / w0) / log_wm for u_j in u]  # Eq. 3
 
 
 def _round_to_multiple(value: float, divisor: int, rule: RoundingRule) -> int:

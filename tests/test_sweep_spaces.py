@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from regnet_tutorial import AnyNet, RegNetParams, generate_stages
+from regnet_tutorial import AnyNet, RegNetParams, StageSpec, generate_stages, make_compatible
 from regnet_tutorial.complexity import model_complexity
 from regnet_tutorial.sweep import (
     SAMPLE_KEYS,
@@ -31,7 +31,7 @@ from regnet_tutorial.sweep import (
     spec_from_sample,
 )
 from regnet_tutorial.sweep.__main__ import main as sweep_main
-from regnet_tutorial.sweep.spaces import REGNET_KEYS, _log_uniform
+from regnet_tutorial.sweep.spaces import REGNET_KEYS, _log_uniform, band_flops, fast_complexity
 
 SEEDS = range(12)
 N = 8
@@ -270,3 +270,49 @@ def test_resampling_reproduces_the_committed_sweep(space: str) -> None:
     assert set(REGNET_KEYS) <= set(keys) or not space.startswith("regnet")
     again = sample_space(space, FIRST, record["seed"], config)
     assert [{k: s[k] for k in keys} for s in again] == [{k: r[k] for k in keys} for r in rows]
+
+
+# ---------------------------------------------------------------- the sampler's closed-form band check
+
+
+def _random_spec(rng: random.Random) -> tuple[StageSpec, int, int, int]:
+    """A random compatible spec of 1-4 stages on either skeleton, SE on or off, with an input."""
+    n = rng.randint(1, 4)
+    b_mul = [1 / rng.choice((1, 2, 4)) for _ in range(n)]
+    widths, gs = make_compatible(
+        [8 * rng.randint(1, 128) for _ in range(n)], b_mul, [rng.choice((1, 2, 4, 8, 16, 32)) for _ in range(n)]
+    )
+    spec = StageSpec(
+        depths=tuple(rng.randint(1, 16) for _ in range(n)), widths=tuple(widths), group_widths=tuple(gs),
+        bottleneck_multipliers=tuple(b_mul), strides=tuple(rng.choice((1, 2)) for _ in range(n)),
+        se_ratio=rng.choice((0.0, 0.25, 0.5)), stem_width=rng.choice((16, 24, 32)), stem_stride=rng.choice((1, 2)),
+    )
+    return spec, rng.choice((28, 32, 64, 224, 225)), rng.choice((10, 1000)), rng.choice((1, 3))
+
+
+def _band_flops_of(spec: StageSpec, resolution: int, num_classes: int, in_channels: int) -> int:
+    return band_flops(
+        list(spec.depths), list(spec.widths), list(spec.group_widths), list(spec.bottleneck_multipliers),
+        list(spec.strides), spec.se_ratio, spec.stem_width, spec.stem_stride, resolution, num_classes, in_channels,
+    )
+
+
+def test_closed_form_flops_equal_the_per_layer_count() -> None:
+    rng = random.Random(8)
+    seen = set()
+    for _ in range(400):
+        spec, res, classes, channels = _random_spec(rng)
+        seen.add((spec.num_stages, spec.stem_stride, spec.se_ratio > 0))
+        flops = _band_flops_of(spec, res, classes, channels)
+        assert isinstance(flops, int)
+        assert flops == model_complexity(spec, res, classes, channels).flops
+        assert flops == fast_complexity(spec, res, classes, channels).flops
+    assert len(seen) == 4 * 2 * 2  # every stage count, both skeletons, SE on and off
+
+
+def test_closed_form_flops_of_a_hand_counted_net() -> None:
+    # 4x4 RGB input, stem stride 1 (3x3, 3->32), one stage of one block 32->8, stride 2, b=1, g=8.
+    spec = StageSpec((1,), (8,), (8,), (1.0,), (2,), stem_width=32, stem_stride=1)
+    stem = 9 * 3 * 32 * 16
+    block = 32 * 8 * 16 + 9 * 8 * 8 * 4 + 8 * 8 * 4 + 32 * 8 * 4  # 1x1, 3x3 /2, 1x1, projection /2
+    assert _band_flops_of(spec, 4, 10, 3) == stem + block + (8 * 10 + 10) == 21594

@@ -3,7 +3,9 @@
 A *design space* is a set of models plus a distribution over it. Each space below draws
 models from the AnyNet skeleton (stem, four stages of X blocks, head; paper Figure 3) and
 keeps only those whose flops fall in a complexity band (rejection sampling; the paper's
-band is 360-400 MF at 224 px). The spaces, each a refinement of the previous one:
+band is 360-400 MF at 224 px; every candidate is screened by a closed-form flops count,
+:func:`band_flops`, and only accepted ones get the full count). The spaces, each a
+refinement of the previous one:
 
 ==========  ===================================================================
 AnyNetX_A   per stage i: depth d_i <= 16, width w_i <= 1024 (multiple of 8),
@@ -68,10 +70,9 @@ from ..design_space import (
     MAX_STAGES,
     QUANTUM,
     DesignSpaceError,
-    RegNetParams,
     StageSpec,
     make_compatible,
-    quantized_widths,
+    regnet_block_widths,
 )
 
 PAPER_NAMES: dict[str, str] = {
@@ -129,10 +130,18 @@ def _log_uniform(rng: random.Random, low: float, high: float, q: float) -> float
     Draws ``f`` log-uniformly in ``(low - min(q, low/2), high]`` and rounds up, so that
     every quantized value in ``[low, high]`` can occur, as pycls's ``log_uniform``.
     """
-    lo = math.log(low - min(q, low / 2))
-    f = math.exp(lo + (math.log(high) - lo) * rng.random())
+    bounds = (low, high, q)
+    if bounds not in _LOG_RANGES:
+        lo = math.log(low - min(q, low / 2))
+        _LOG_RANGES[bounds] = (lo, math.log(high) - lo)
+    lo, span = _LOG_RANGES[bounds]
+    f = math.exp(lo + span * rng.random())
     k = math.ceil(f / q - 1e-9)
     return min(max(k * q, low), high)
+
+
+_LOG_RANGES: dict[tuple[float, float, float], tuple[float, float]] = {}
+"""``(low, high, q) -> (log of the open lower end, log-range)``: the logarithms of each range once."""
 
 
 def _uniform_int(rng: random.Random, low: int, high: int) -> int:
@@ -181,7 +190,7 @@ def _regnet_stages(p: dict[str, Any], stages: int) -> tuple[list[int], list[int]
     u_last = p["w0"] + p["wa"] * (p["d"] - 1)
     if round(math.log(u_last / p["w0"]) / math.log(p["wm"])) + 1 != stages:
         return None  # checked first: it rejects most draws at the cost of one logarithm
-    block_widths = quantized_widths(RegNetParams(p["d"], p["w0"], p["wa"], p["wm"], p["g"], 1 / p["b"]))
+    block_widths = regnet_block_widths(p["d"], p["w0"], p["wa"], p["wm"])  # the draw is valid by construction
     widths: list[int] = []
     depths: list[int] = []
     for w in block_widths:
@@ -198,6 +207,41 @@ def _regnet_stages(p: dict[str, Any], stages: int) -> tuple[list[int], list[int]
 # ---------------------------------------------------------------- complexity
 
 
+def band_flops(
+    depths: list[int], widths: list[int], group_widths: list[int], bottleneck_multipliers: list[float],
+    strides: list[int], se_ratio: float, stem_width: int, stem_stride: int,
+    resolution: int, num_classes: int, in_channels: int,
+) -> int:
+    """The flops alone of :func:`regnet_tutorial.complexity.model_complexity`, in closed form.
+
+    The same conventions (a conv costs ``k * k * (w_in / groups) * w_out`` multiply-adds per
+    output position, plus one add per output element when it has a bias; the classifier has a
+    bias), summed per stage as the first block plus ``d - 1`` times the repeated one, without
+    building a :class:`StageSpec` or any :class:`Complexity`: the sampler's band check on every
+    candidate. Arguments as the fields of :class:`StageSpec`; each group width must divide its
+    inner width (after :func:`make_compatible`).
+    """
+    size = (resolution - 1) // stem_stride + 1
+    flops = 9 * in_channels * stem_width * size * size  # stem: 3x3 conv
+    w_in = stem_width
+    for d, w, g, m, s in zip(depths, widths, group_widths, bottleneck_multipliers, strides):
+        w_b = int(round(w * m))
+        conv3 = 9 * (w_b // (w_b // g)) * w_b  # 3x3 group conv: (w_b / groups) inputs per output
+        out = (size - 1) // s + 1
+        first = w_in * w_b * size * size + (conv3 + w_b * w) * out * out  # 1x1, 3x3 (strided), 1x1
+        if w_in != w or s != 1:
+            first += w_in * w * out * out  # 1x1 strided projection
+        rest = (2 * w * w_b + conv3) * out * out
+        if se_ratio > 0:  # two 1x1 convs with bias on the pooled 1x1 map
+            w_se = int(round(w_in * se_ratio))
+            first += 2 * w_b * w_se + w_se + w_b
+            w_se = int(round(w * se_ratio))
+            rest += 2 * w_b * w_se + w_se + w_b
+        flops += first + (d - 1) * rest
+        size, w_in = out, w
+    return flops + w_in * num_classes + num_classes  # head: the classifier with bias
+
+
 def _scaled(cx: Complexity, k: int) -> Complexity:
     return Complexity(cx.flops * k, cx.params * k, cx.acts * k)
 
@@ -205,7 +249,7 @@ def _scaled(cx: Complexity, k: int) -> Complexity:
 def fast_complexity(spec: StageSpec, resolution: int, num_classes: int, in_channels: int) -> Complexity:
     """Same numbers as :func:`regnet_tutorial.complexity.model_complexity`, from the same
     per-layer functions, but each stage's ``d - 1`` identical blocks are counted once and
-    multiplied (the sampler evaluates tens of thousands of candidates)."""
+    multiplied (the sampler counts each accepted candidate; :func:`band_flops` screens them all)."""
     total, size = stem(resolution, in_channels, spec.stem_width, spec.stem_stride)
     w_in = spec.stem_width
     for d, w, g, b, s in zip(spec.depths, spec.widths, spec.group_widths, spec.bottleneck_multipliers, spec.strides):
@@ -277,8 +321,8 @@ def _rng(space: str, seed: int) -> random.Random:
     return random.Random(f"regnet-tutorial:{space}:{seed}")
 
 
-def _draw(rng: random.Random, space: str, cfg: SamplerConfig) -> tuple[StageSpec, dict[str, Any]] | None:
-    """One candidate: its spec and its JSON fields, or ``None`` if it leaves the space."""
+def _draw(rng: random.Random, space: str, cfg: SamplerConfig) -> dict[str, Any] | None:
+    """One candidate's JSON fields, or ``None`` if it leaves the space."""
     extra: dict[str, Any] = {}
     if space.startswith("anynetx"):
         depths, widths, bs, gs = _draw_anynet(rng, space, cfg.stages)
@@ -297,13 +341,18 @@ def _draw(rng: random.Random, space: str, cfg: SamplerConfig) -> tuple[StageSpec
             return None
     elif any(a > c for a, c in zip(widths, widths[1:])):
         return None
-    spec = StageSpec(
-        depths=tuple(depths), widths=tuple(widths), group_widths=tuple(gs),
-        bottleneck_multipliers=tuple(b_mul), strides=(2,) * cfg.stages, se_ratio=0.0,
-        stem_width=STEM_WIDTH, stem_stride=SKELETONS[cfg.skeleton],
-    )
     fields = {"depths": depths, "widths": widths, "bottleneck_ratios": bs, "group_widths": gs}
-    return spec, {**fields, **extra}
+    return {**fields, **extra}
+
+
+def _in_band(fields: dict[str, Any], cfg: SamplerConfig) -> bool:
+    """Whether a candidate's flops lie in the band (the cheap check every candidate gets)."""
+    flops = band_flops(
+        fields["depths"], fields["widths"], fields["group_widths"], [1 / b for b in fields["bottleneck_ratios"]],
+        [2] * cfg.stages, 0.0, STEM_WIDTH, SKELETONS[cfg.skeleton], cfg.resolution, cfg.num_classes,
+        cfg.in_channels,
+    )
+    return cfg.flops[0] <= flops <= cfg.flops[1]
 
 
 def iter_samples(
@@ -328,13 +377,16 @@ def iter_samples(
                 f"no more {PAPER_NAMES[key]} samples in the flops band {lo:g}:{hi:g} after {max_draws} draws "
                 f"(resolution {cfg.resolution}, {cfg.skeleton} skeleton): widen the band or change the resolution."
             )
-        drawn = _draw(rng, key, cfg)
-        if drawn is None:
+        fields = _draw(rng, key, cfg)
+        if fields is None or not _in_band(fields, cfg):
             continue
-        spec, fields = drawn
+        spec = StageSpec(
+            depths=tuple(fields["depths"]), widths=tuple(fields["widths"]),
+            group_widths=tuple(fields["group_widths"]),
+            bottleneck_multipliers=tuple(1 / b for b in fields["bottleneck_ratios"]),
+            strides=(2,) * cfg.stages, se_ratio=0.0, stem_width=STEM_WIDTH, stem_stride=SKELETONS[cfg.skeleton],
+        )
         cx = fast_complexity(spec, cfg.resolution, cfg.num_classes, cfg.in_channels)
-        if not lo <= cx.flops <= hi:
-            continue
         regnet = {k: fields.pop(k) for k in REGNET_KEYS if k in fields}
         yield {
             "space": key, "index": index, "seed": seed, **fields,
