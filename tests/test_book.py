@@ -46,7 +46,7 @@ PHONE_WIDTH = 390
 DESKTOP_WIDTH = 1400
 # The chapters that end with an "Exercises" section whose solutions are collapsed dropdowns.
 # Chapters not listed here do not have one yet (issue 9 asks for one in every chapter).
-CHAPTERS_WITH_EXERCISES = ("02_regnet_parametrization", "03_blocks", "06_evaluation")
+CHAPTERS_WITH_EXERCISES = ("02_regnet_parametrization", "03_blocks", "05_training_with_accelerate", "06_evaluation")
 # The seed table as shipped with the package (a verbatim copy of shared/reference/...).
 MMCLS_README = ROOT / "regnet_tutorial" / "published_data" / "mmcls_regnet_README.md"
 
@@ -568,7 +568,7 @@ def test_chapter_ends_with_exercises_and_collapsed_solutions(stem: str, browser:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stem", ["02_regnet_parametrization", "03_blocks", "results"])
+@pytest.mark.parametrize("stem", ["02_regnet_parametrization", "03_blocks", "05_training_with_accelerate", "results"])
 def test_chapter_tables_are_html_tables(stem: str, browser: object, server: str) -> None:
     page = "results.html" if stem == "results" else f"notebooks/{stem}.html"
     _open(browser, server + page)
