@@ -170,18 +170,6 @@ class TrainConfig:
                 "(the paper resizes to 256 and crops 224)."
             )
 
-    @property
-    def precise_bn_batches(self) -> int:
-        """Precise-BN batches per process for the processes of the running Accelerate job.
-
-        Transitional: ``scripts/train.py`` reads this until its ``evaluate_epoch`` takes
-        :attr:`ResolvedRecipe.precise_bn_batches`; both are :func:`precise_bn_batches_per_process`,
-        but only the resolved one also stops after one pass over a small training set.
-        """
-        from accelerate import PartialState  # the process group this run's Accelerator joined
-
-        return precise_bn_batches_per_process(self.precise_bn_samples, self.batch_size, PartialState().num_processes)
-
 
 def _positive_int(v: int) -> bool:
     return v >= 1

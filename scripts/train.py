@@ -160,14 +160,14 @@ def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema
     return accelerator.reduce(loss_sum / max(state.loss_batches, 1), "mean").item()
 
 
-def evaluate_epoch(cfg, accelerator, model, ema, train_set, val_loader, num_classes, epoch):
+def evaluate_epoch(cfg, resolved, accelerator, model, ema, train_set, val_loader, num_classes, epoch):
     """Precise BN (if asked), then val top-1/top-5/loss of the model and of its EMA (if any)."""
-    if cfg.precise_bn_batches:
+    if resolved.precise_bn_batches:
         seed = (cfg.seed * 1000 + epoch) * 1000 + accelerator.process_index  # other images per process
-        subset = random_subset(train_set, cfg.precise_bn_batches * cfg.batch_size, seed)
+        subset = random_subset(train_set, resolved.precise_bn_batches * cfg.batch_size, seed)
         loader = build_dataloader(subset, cfg.batch_size, train=False, num_workers=cfg.num_workers)
         batches = (images.to(accelerator.device) for images, _ in loader)
-        precise_bn(accelerator.unwrap_model(model), batches, cfg.precise_bn_batches, accelerator)
+        precise_bn(accelerator.unwrap_model(model), batches, resolved.precise_bn_batches, accelerator)
     show = accelerator.is_local_main_process and sys.stderr.isatty()
     metrics = {f"val_{k}": v for k, v in evaluate(model, val_loader, accelerator, num_classes, show).items()}
     if ema is not None:
@@ -279,7 +279,7 @@ def train(argv=None):
             ckpt.save_checkpoint(accelerator, out, state, cfg.keep_last, model, optimizer, ema, run_config)
 
         def evaluate_now(epoch):
-            return evaluate_epoch(cfg, accelerator, model, ema, train_set, val_loader, num_classes, epoch)
+            return evaluate_epoch(cfg, resolved, accelerator, model, ema, train_set, val_loader, num_classes, epoch)
 
         progress = None if sys.stderr.isatty() else ProgressLines(
             resolved.total_steps, state.global_step, args.progress_every, resolved.total_batch)

@@ -197,11 +197,3 @@ def test_the_old_precise_bn_batches_key_names_its_replacement(tmp_path: Path) ->
         load_config(path)
     with pytest.raises(ConfigError, match=r"'precise_bn_batches' \(in the overrides\) was replaced"):
         load_config(None, ["precise_bn_batches=2"])
-
-
-def test_the_configs_precise_bn_batches_are_the_resolved_ones_for_this_process_group() -> None:
-    """``TrainConfig.precise_bn_batches`` (read by scripts/train.py) counts the processes Accelerate
-    runs; here one, so the resolved recipe for one process must agree: 8192 // 64 = 128 batches."""
-    cfg = load_config(None, ["batch_size=64"])
-    assert cfg.precise_bn_batches == resolve_recipe(cfg, 1, 10_000).precise_bn_batches == 8192 // 64
-    assert dataclasses.replace(cfg, precise_bn_samples=0).precise_bn_batches == 0
