@@ -46,7 +46,8 @@ PHONE_WIDTH = 390
 DESKTOP_WIDTH = 1400
 # The chapters that end with an "Exercises" section whose solutions are collapsed dropdowns.
 # Chapters not listed here do not have one yet (issue 9 asks for one in every chapter).
-CHAPTERS_WITH_EXERCISES = ("02_regnet_parametrization", "03_blocks", "05_training_with_accelerate", "06_evaluation")
+CHAPTERS_WITH_EXERCISES = ("01_design_spaces", "02_regnet_parametrization", "03_blocks", "04_design_space_analysis",
+                           "05_training_with_accelerate", "06_evaluation")
 # The seed table as shipped with the package (a verbatim copy of shared/reference/...).
 MMCLS_README = ROOT / "regnet_tutorial" / "published_data" / "mmcls_regnet_README.md"
 
