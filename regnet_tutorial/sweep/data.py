@@ -138,13 +138,8 @@ def fashion_mnist_mean_std() -> tuple[float, float]:
     return 0.2860, 0.3530
 
 
-def load_fashion_mnist(
-    split: str = "train", root: str | os.PathLike | None = None, download: bool = False,
-) -> ImageSet:
-    """Fashion-MNIST's ``split`` ("train": 60,000 images, "test": 10,000) as an :class:`ImageSet`."""
-    if split not in FASHION_MNIST_FILES:
-        raise SweepDataError(f"split={split!r} is invalid: Fashion-MNIST has 'train' and 'test'.")
-    folder = _fashion_mnist_folder(Path(root) if root is not None else None, download)
+def _read_fashion_mnist_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(images, labels)`` arrays of ``split`` from the IDX files in ``folder`` (``.gz`` or not)."""
     arrays = []
     for file in FASHION_MNIST_FILES[split]:
         path = folder / file
@@ -154,6 +149,17 @@ def load_fashion_mnist(
             raise _missing_fashion_mnist(folder, file)
         arrays.append(read_idx(path))
     images, labels = arrays
+    return images, labels
+
+
+def load_fashion_mnist(
+    split: str = "train", root: str | os.PathLike | None = None, download: bool = False,
+) -> ImageSet:
+    """Fashion-MNIST's ``split`` ("train": 60,000 images, "test": 10,000) as an :class:`ImageSet`."""
+    if split not in FASHION_MNIST_FILES:
+        raise SweepDataError(f"split={split!r} is invalid: Fashion-MNIST has 'train' and 'test'.")
+    folder = _fashion_mnist_folder(Path(root) if root is not None else None, download)
+    images, labels = _read_fashion_mnist_split(folder, split)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise SweepDataError(f"Fashion-MNIST in {folder} has mismatched files: images {images.shape}, labels {labels.shape}.")
     mean, std = fashion_mnist_mean_std()
@@ -191,14 +197,7 @@ def write_fashion_mnist_folder(
     folder = _fashion_mnist_folder(Path(source) if source is not None else None, download=False)
     splits = []  # everything is read and checked before the first file is written
     for split, file_split, per_class in (("train", "train", train_per_class), ("val", "test", val_per_class)):
-        arrays = []
-        for file in FASHION_MNIST_FILES[file_split]:
-            path = folder / file
-            if not path.exists() and (folder / file.removesuffix(".gz")).exists():
-                path = folder / file.removesuffix(".gz")
-            if not path.exists():
-                raise _missing_fashion_mnist(folder, file)
-            arrays.append(read_idx(path))
+        arrays = _read_fashion_mnist_split(folder, file_split)
         fewest = int(np.bincount(arrays[1], minlength=len(FASHION_MNIST_CLASSES)).min())
         if per_class > fewest:
             raise SweepDataError(f"{split}_per_class={per_class} is too many: Fashion-MNIST's {file_split} "
