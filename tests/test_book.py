@@ -26,16 +26,10 @@ from urllib.parse import unquote, urldefrag
 
 import pytest
 import yaml
+from _browser import chrome_options, start_chrome
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-BROWSER_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-    "--window-size=1280,1000",
-)
 # Keys the chapters cite (issue 4); references.bib must define each with full data.
 CITED_KEYS = (
     "radosavovic2020designing", "xie2017aggregated", "hu2018squeeze", "tan2019efficientnet",
@@ -257,29 +251,13 @@ def server(built_book: Path) -> Iterator[str]:
 def _chromium(tmp_path_factory: pytest.TempPathFactory, phone_width: int | None = None) -> object:
     """Headless Chromium from the Debian packages, driven by Selenium, logging network events;
     with ``phone_width``, emulating a phone of that CSS width (Chromium's mobileEmulation)."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = (
-            f"{', '.join(missing)} not found: install the Debian packages chromium and "
-            "chromium-driver (apt-get install chromium chromium-driver) to run the browser test"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (.ci/run installs them)")
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in BROWSER_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options = chrome_options("the browser test", tmp_path_factory.mktemp("chromium-profile"))
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     if phone_width:
         options.add_experimental_option(
             "mobileEmulation", {"deviceMetrics": {"width": phone_width, "height": 844, "pixelRatio": 3}}
         )
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver = start_chrome(options)
     driver.set_page_load_timeout(60)
     driver.get("about:blank")  # leave the start page, whose browser-internal chrome:// loads
     driver.get_log("performance")  # would otherwise be logged as if the first test page made them

@@ -34,11 +34,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from _browser import chrome_options, start_chrome
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 KERNEL_DISPLAY_NAME = "Python 3 (regnet-tutorial)"  # installed into .venv by the Makefile
 BIB_KEYS = frozenset(re.findall(r"^@\w+\{\s*([^,\s]+)\s*,", (ROOT / "book" / "references.bib").read_text(), re.M))
 # Lab settings for a deterministic page: every cell in the DOM (no virtual scrolling), no
@@ -221,28 +220,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Headless Chromium from the Debian packages, driven by Selenium."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = (
-            f"{', '.join(missing)} not found: install the Debian packages chromium and "
-            "chromium-driver (apt-get install chromium chromium-driver) to run the JupyterLab test"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (.ci/run installs them)")
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1280,1000"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options = chrome_options("the JupyterLab test", tmp_path_factory.mktemp("chromium-profile"))
     # Leaving a notebook with a freshly run cell asks "leave the page?"; answer yes.
     options.set_capability("unhandledPromptBehavior", "accept")
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver = start_chrome(options)
     driver.set_page_load_timeout(120)
     try:
         yield driver
