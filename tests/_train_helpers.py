@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -59,3 +60,24 @@ def launch_two_cpu_processes(script_cmd: list[str], timeout: int = 240,
            "--num_machines", "1", "--mixed_precision", mixed_precision, "--dynamo_backend", "no",
            "--main_process_port", str(free_port()), *script_cmd]
     return run(cmd, env=cpu_env(ACCELERATE_USE_CPU="1"), timeout=timeout)
+
+
+class RunsCode:
+    """Unpickling this creates ``marker``: what a malicious checkpoint file would do."""
+
+    def __init__(self, marker: os.PathLike | str) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def write_malicious_pickle(path: Path, marker: Path, as_torch_zip: bool) -> None:
+    """Write a file at ``path`` that runs code (creates ``marker``) if anything unpickles it:
+    a ``torch.save`` zip or a raw pickle."""
+    if as_torch_zip:
+        import torch
+
+        torch.save({"state": RunsCode(marker)}, path)
+    else:
+        path.write_bytes(pickle.dumps(RunsCode(marker)))

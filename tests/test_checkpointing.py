@@ -26,6 +26,8 @@ from regnet_tutorial.training import (
     truncate_metrics_csv, write_json_atomic,
 )
 
+from _train_helpers import write_malicious_pickle
+
 
 def _fake_checkpoint(out, step, complete=True):
     folder = out / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(step)
@@ -198,23 +200,6 @@ def test_changed_settings_are_refused_naming_old_and_new(tmp_path):
 MARKER_FILE = "pwned"
 
 
-class _RunsCode:
-    """Unpickling this creates a marker file: what a malicious checkpoint would do."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def _write_malicious(path, marker, as_torch_zip):
-    if as_torch_zip:
-        torch.save({"state": _RunsCode(marker)}, path)
-    else:
-        path.write_bytes(pickle.dumps(_RunsCode(marker)))
-
-
 @pytest.mark.parametrize("as_torch_zip", [False, True])
 def test_a_malicious_pickle_in_a_checkpoint_never_runs(tmp_path, as_torch_zip):
     accelerator, model, optimizer, ema, state, good = _tiny_run(tmp_path / "run")
@@ -226,7 +211,7 @@ def test_a_malicious_pickle_in_a_checkpoint_never_runs(tmp_path, as_torch_zip):
     for name in names:
         folder = tmp_path / "bad" / name / ckpt.CHECKPOINT_DIR / good.name
         shutil.copytree(good, folder)
-        _write_malicious(folder / name, marker, as_torch_zip)
+        write_malicious_pickle(folder / name, marker, as_torch_zip)
         out = folder.parent.parent
         try:
             found = ckpt.resolve_resume("auto", out, ema=True, warn=False)
@@ -235,7 +220,7 @@ def test_a_malicious_pickle_in_a_checkpoint_never_runs(tmp_path, as_torch_zip):
         except (ckpt.ResumeError, CheckpointFormatError):
             pass  # refused: fine
         assert not marker.exists(), f"unpickling {name} ran code"
-    _write_malicious(tmp_path / "control.pkl", marker, as_torch_zip)  # the payload does work when unpickled
+    write_malicious_pickle(tmp_path / "control.pkl", marker, as_torch_zip)  # the payload does work when unpickled
     if as_torch_zip:
         torch.load(tmp_path / "control.pkl", weights_only=False)
     else:

@@ -15,21 +15,10 @@ from torch import nn
 from regnet_tutorial import create_model, fuse_for_inference, list_models
 from regnet_tutorial.inference import count_batchnorms, fold_conv_bn
 
+from _models import randomise_batchnorm
+
 RESOLUTION, BATCH = 64, 2
 FAST = {"regnetx_200mf", "regnety_200mf", "regnetx_400mf_tv", "regnety_400mf", "regnety_1_6gf_tv"}
-
-
-def randomise_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-    return model
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from regnet_tutorial import checkpointing as ckpt
 from regnet_tutorial.tiny_dataset import make_tiny_dataset
 
-from _train_helpers import cpu_env, run, train_cmd
+from _train_helpers import cpu_env, run, train_cmd, write_malicious_pickle
 
 pytestmark = pytest.mark.slow
 
@@ -152,21 +152,12 @@ def test_a_changed_lr_is_refused_and_an_allowed_change_is_recorded(data, tmp_pat
     assert json.loads((ckpt.list_checkpoints(out)[-1] / ckpt.RUN_CONFIG).read_text())["config_changes"] == change
 
 
-class _RunsCode:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        import os
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_a_malicious_pickle_in_the_checkpoint_does_not_run_on_resume(data, reference, tmp_path):
     out = crashed_at_step_11(data, tmp_path / "run")
     marker = tmp_path / "pwned"
     newest = ckpt.list_checkpoints(out)[-1]
     for name in ("custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin", "scheduler.bin", "sampler.bin"):
-        torch.save({"x": _RunsCode(marker)}, newest / name)  # the files Accelerate's load_state unpickles
+        write_malicious_pickle(newest / name, marker, as_torch_zip=True)  # the files Accelerate's load_state unpickles
     resumed = run(train_cmd(data, out, *RUN, "--resume", "auto"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert not marker.exists()

@@ -18,6 +18,7 @@ import timm
 import torch
 import torchvision
 import torchvision.models.regnet as tv_regnet
+from _models import randomise_batchnorm
 from torch import nn
 from torchvision.models import get_model_weights
 
@@ -43,18 +44,6 @@ def _cases(mapping: dict[str, str]) -> list:
         pytest.param(ref, ours, id=ref, marks=[pytest.mark.slow] if _gigaflops(ours) > 4 else [])
         for ref, ours in mapping.items()
     ]
-
-
-def randomise_batchnorm(model: nn.Module, generator: torch.Generator) -> None:
-    """Give every BN its own random scale, shift and running statistics."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-                m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
 
 
 def count_params(model: nn.Module) -> int:
