@@ -101,6 +101,32 @@ def test_block_output_passes_through_the_final_relu() -> None:
     assert torch.equal(out, pre.clamp(min=0))
 
 
+@pytest.mark.parametrize("w_out, stride", [(16, 1), (24, 2)])  # identity and projection shortcut
+def test_in_place_residual_sum_trains_like_the_written_out_formula(w_out: int, stride: int) -> None:
+    """forward() adds and clips in place in f(x)'s output; in training mode the output and every
+    gradient must equal those of relu(proj(x) + f(x)) evaluated out of place on the same block."""
+    torch.manual_seed(0)
+    block = ResBottleneckBlock(16, w_out, stride=stride, group_width=8, se_ratio=0.25).train()
+    x = torch.randn(3, 16, 6, 6, requires_grad=True)
+    x_before = x.detach().clone()
+    grad_out = torch.randn(3, w_out, 6 // stride, 6 // stride)
+
+    def grads(fn) -> list[torch.Tensor]:
+        block.zero_grad(set_to_none=True)
+        x.grad = None
+        out = fn(x)
+        out.backward(grad_out)
+        return [out.detach(), x.grad.clone()] + [p.grad.clone() for p in block.parameters()]
+
+    def written_out(inp: torch.Tensor) -> torch.Tensor:
+        shortcut = inp if block.proj is None else block.proj(inp)
+        return torch.relu(shortcut + block.f(inp))
+
+    for ours, ref in zip(grads(block), grads(written_out), strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-6)
+    assert torch.equal(x.detach(), x_before)  # the block's input itself is never modified
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"num_classes": 0}, "num_classes=0"),
     ({"in_channels": -1}, "in_channels=-1"),
