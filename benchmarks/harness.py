@@ -29,7 +29,9 @@ from torch.utils import benchmark  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 IMPLS = ("ours", "torchvision", "timm")
 MODES = ("infer", "train")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+"""Autocast dtypes. fp16 training steps run without loss scaling: they time the step, and a
+real fp16 run adds ``torch.amp.GradScaler`` (a few cheap ops per step)."""
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 
 

@@ -5,8 +5,10 @@ Subcommands (each prints a table and writes ``NAME.csv`` and ``NAME.json`` into 
 
     python -m benchmarks.speed compare --models regnetx_400mf --impls ours torchvision timm \\
         --modes infer train --batch 16 --fused off on --memory-format contiguous channels_last
-    python -m benchmarks.speed table4 --batch 64      # RegNetY vs EfficientNet, the paper's pairs
-    python -m benchmarks.speed scaling --batch 1      # all 24 models: runtime vs flops and acts
+    python -m benchmarks.speed compare --impls ours --modes train --batch 128 \
+        --precision fp32 bf16 fp16 --memory-format channels_last --device cuda   # training throughput
+    python -m benchmarks.speed table4 --table4-batch 64     # RegNetY vs EfficientNet, the paper's pairs
+    python -m benchmarks.speed scaling --scaling-batch 8    # all 24 models: runtime vs flops and acts
     python -m benchmarks.speed peak                   # the device's measured matmul FLOP/s
     python -m benchmarks.speed all --out benchmarks/results/cpu   # everything, as committed
 

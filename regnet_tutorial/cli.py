@@ -20,6 +20,7 @@ cannot silence; it names exit code 2.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -87,3 +88,17 @@ def run_main(
             print("interrupted", file=sys.stderr, flush=True)
         raise SystemExit(130) from None
 
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` accepting integers >= ``minimum``; argparse names the flag on error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= {minimum}.")
+        return value
+
+    return parse

@@ -27,6 +27,7 @@ import io
 import sys
 from collections.abc import Sequence
 
+from .cli import int_at_least
 from .complexity import model_complexity
 from .models import MODEL_CARDS, ModelCard
 from .published import (
@@ -232,17 +233,6 @@ def format_markdown(table: list[dict[str, object]], columns: Sequence[str] = COL
     return "\n".join(lines) + "\n"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a positive integer; give the input side in pixels, e.g. 224."
-        )
-    return value
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of ``python -m regnet_tutorial.zoo``."""
@@ -254,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=FORMATS, default="markdown", help="output format (default: markdown)"
     )
     parser.add_argument(
-        "--resolution", type=_positive_int, default=224,
+        "--resolution", type=int_at_least(1), default=224,
         help="input side in pixels for our params/flops/acts (default: 224)",
     )
     parser.add_argument(

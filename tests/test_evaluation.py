@@ -3,10 +3,7 @@ multi-process version lives with the training-loop tests)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,25 +76,3 @@ def test_wrong_num_classes_is_reported(accelerator: Accelerator) -> None:
     loader = DataLoader(TensorDataset(torch.arange(4), torch.zeros(4, dtype=torch.long)), batch_size=2)
     with pytest.raises(ValueError, match=r"logits of shape \(2, 7\), expected \(batch, 10\)"):
         evaluate(model, loader, accelerator, num_classes=10, show_progress=False)
-
-
-# --- benchmarks/train_throughput.py: a smoke test (speed targets live in the script only) ------
-
-def test_train_throughput_benchmark_runs_and_prints_its_table(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_throughput.py"
-    spec = importlib.util.spec_from_file_location("train_throughput", path)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "train_throughput", module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    threads = torch.get_num_threads()
-    try:  # one thread: tiny convolutions are faster so, and test workers share the cores
-        results = module.main(["--model", "regnetx_200mf", "--batch-size", "2", "--steps", "1", "--warmup-steps",
-                               "0", "--resolution", "32", "--device", "cpu", "--threads", "1"])
-    finally:
-        torch.set_num_threads(threads)
-    out = capsys.readouterr().out
-    assert "| model | batch | precision | channels_last | images/s | peak memory (GiB) |" in out
-    assert "| regnetx_200mf | 2 | no | False |" in out
-    assert len(results) == 1 and results[0].images_per_s > 0 and results[0].peak_memory_gib is None

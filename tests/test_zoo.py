@@ -156,9 +156,9 @@ def test_accuracy_columns_are_accuracies_and_flops_columns_share_one_name() -> N
     [
         (["--format", "json"], "invalid choice: 'json'"),
         (["--columns", "some"], "invalid choice: 'some'"),
-        (["--resolution", "0"], "not a positive integer"),
-        (["--resolution", "-5"], "not a positive integer"),
-        (["--resolution", "abc"], "not a positive integer"),
+        (["--resolution", "0"], "not an integer >= 1"),
+        (["--resolution", "-5"], "not an integer >= 1"),
+        (["--resolution", "abc"], "not an integer >= 1"),
     ],
 )
 def test_bad_arguments_are_named(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

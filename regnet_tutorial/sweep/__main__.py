@@ -15,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from ..cli import is_main_process, project_errors, run_main
+from ..cli import int_at_least, is_main_process, project_errors, run_main
 from ..design_space import DesignSpaceError
 from .spaces import DEFAULT_FLOPS, SKELETONS, SPACES, SamplerConfig, iter_samples, sample_to_json
 from .run_command import RUN_ERRORS, add_run_parser
@@ -44,41 +44,23 @@ def parse_band(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid: give an integer >= 1.")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is invalid: give an integer >= 0.")
-    return value
 
 
 def add_sample_parser(commands: argparse._SubParsersAction) -> None:
     """The ``sample`` subcommand: draw models from a design space."""
     p = commands.add_parser("sample", help="draw models from a design space; one JSON line per model")
     p.add_argument("--space", required=True, help=f"one of {', '.join(SPACES)} (any case)")
-    p.add_argument("--n", type=_positive_int, required=True, help="number of samples")
-    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the stream (default 0)")
+    p.add_argument("--n", type=int_at_least(1), required=True, help="number of samples")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the stream (default 0)")
     lo, hi = DEFAULT_FLOPS
     p.add_argument("--flops", type=parse_band, default=DEFAULT_FLOPS,
                    help=f"complexity band LOW:HIGH in multiply-adds (default {lo:g}:{hi:g})")
-    p.add_argument("--resolution", type=_positive_int, default=224, help="input side in pixels (default 224)")
+    p.add_argument("--resolution", type=int_at_least(1), default=224, help="input side in pixels (default 224)")
     p.add_argument("--skeleton", choices=sorted(SKELETONS), default="imagenet",
                    help="imagenet (stem stride 2, the paper's) or small (stem stride 1, 28-32 px inputs)")
-    p.add_argument("--stages", type=_positive_int, default=4, help="number of stages, 1-4 (small skeleton)")
-    p.add_argument("--num-classes", type=_positive_int, default=1000, help="classifier outputs (default 1000)")
-    p.add_argument("--in-channels", type=_positive_int, default=3, help="input channels (default 3)")
+    p.add_argument("--stages", type=int_at_least(1), default=4, help="number of stages, 1-4 (small skeleton)")
+    p.add_argument("--num-classes", type=int_at_least(1), default=1000, help="classifier outputs (default 1000)")
+    p.add_argument("--in-channels", type=int_at_least(1), default=3, help="input channels (default 3)")
     p.set_defaults(func=run_sample)
 
 
