@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 
 # torch.utils.benchmark imports cpp_extension, which warns (with a time stamp) that a CPU-only
 # machine has no CUDA runtime; nothing here compiles extensions, so the warning is noise.
@@ -210,6 +211,17 @@ def peak_memory_mib(contenders: Sequence[Contender], device: torch.device) -> li
     return [(p, "cpu_peak_rss_rise") for p in peaks]
 
 
+def allocated_bytes(step: Callable[[], None]) -> int:
+    """Bytes of new tensors one call of ``step`` creates: for each op call, what it leaves
+    allocated (its outputs; scratch it frees itself cancels out), summed over all op calls, freed
+    later or not. It is the allocation traffic, not the peak. The sizes follow from the ops and
+    their shapes alone, not from the CPU's kernel set or its load, so two implementations compare
+    exactly where their timings compare only within noise."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    return sum(e.self_cpu_memory_usage for e in prof.events() if e.self_cpu_memory_usage > 0)
+
+
 def _status_mib(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -227,16 +239,50 @@ def child_peak_rss(spec: dict) -> float:
     return _status_mib("VmHWM") - before
 
 
-def peak_matmul_flops(device: torch.device, n: int | None = None, repeats: int = 5, min_run_time: float = 0.3) -> float:
-    """The device's measured peak: FLOP/s of a large fp32 matrix product (``2 n^3`` FLOPs), the
-    fastest of ``repeats`` measurements, since on a shared machine load only ever slows it."""
-    n = n or (8192 if device.type == "cuda" else 2048)
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    a @ b
-    timer = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b}, num_threads=torch.get_num_threads())
-    best = min(min(timer.blocked_autorange(min_run_time=min_run_time).times) for _ in range(repeats))
-    return 2 * n**3 / best
+PEAK_KERNELS = ("matmul", "conv3x3")
+
+
+def peak_flops(device: torch.device, repeats: int = 5, min_run_time: float = 0.3, small: bool = False) -> dict[str, float]:
+    """The device's measured peak, per kernel: fp32 FLOP/s of a large matrix product (``2 n^3``
+    FLOPs) and of a large dense 3x3 convolution in channels-last layout, each the fastest of
+    ``repeats`` measurements (on a shared machine load only ever slows a kernel down).
+
+    Both are needed because one library's kernel can be far from the hardware: on an AMD CPU
+    with full-width AVX-512, PyTorch's CPU matmul (MKL) ran at half the rate of oneDNN's
+    convolutions (110 against 270 GFLOP/s on one thread), so a matmul-only "peak" put the
+    models above 100% of it. Use the best of the two, :func:`best_peak`. ``small`` shrinks the
+    problems for tests.
+    """
+    if device.type == "cuda":
+        n, (b, c, hw) = (8192, (64, 256, 56)) if not small else (256, (2, 16, 8))
+    else:
+        n, (b, c, hw) = (2048, (16, 256, 28)) if not small else (128, (2, 16, 8))
+    a, m = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    x = torch.randn(b, c, hw, hw, device=device).to(memory_format=torch.channels_last)
+    w = torch.randn(c, c, 3, 3, device=device).to(memory_format=torch.channels_last)
+    kernels = {
+        "matmul": ("a @ m", 2 * n**3),
+        "conv3x3": ("F.conv2d(x, w, padding=1)", 2 * b * c * c * 9 * hw * hw),
+    }
+    out = {}
+    with torch.inference_mode():
+        for name, (stmt, flops) in kernels.items():
+            timer = benchmark.Timer(stmt=stmt, globals={"a": a, "m": m, "x": x, "w": w, "F": F},
+                                    num_threads=torch.get_num_threads())
+            timer.timeit(1)  # first call: allocation, kernel selection
+            best = min(min(timer.blocked_autorange(min_run_time=min_run_time).times) for _ in range(repeats))
+            out[name] = flops / best
+    return out
+
+
+def best_peak(peaks: dict[str, float] | None) -> float | None:
+    """The highest FLOP/s among the measured kernels (``None`` when nothing was measured)."""
+    return max(peaks.values()) if peaks else None
+
+
+def merge_peaks(old: dict[str, float] | None, new: dict[str, float]) -> dict[str, float]:
+    """Per kernel, the faster of two measurements."""
+    return {k: max(v, (old or {}).get(k, 0.0)) for k, v in new.items()}
 
 
 def device_name(device: torch.device) -> str:

@@ -9,7 +9,7 @@ Subcommands (each prints a table and writes ``NAME.csv`` and ``NAME.json`` into 
         --precision fp32 bf16 fp16 --memory-format channels_last --device cuda   # training throughput
     python -m benchmarks.speed table4 --table4-batch 64     # RegNetY vs EfficientNet, the paper's pairs
     python -m benchmarks.speed scaling --scaling-batch 8    # all 24 models: runtime vs flops and acts
-    python -m benchmarks.speed peak                   # the device's measured matmul FLOP/s
+    python -m benchmarks.speed peak                   # the device's measured peak FLOP/s
     python -m benchmarks.speed all --out benchmarks/results/cpu   # everything, as committed
 
 Throughput is images per second from the median over interleaved rounds (``harness``); the
@@ -144,7 +144,7 @@ def committed_compare(models: Sequence[str], batch: int, resolution: int, train_
 
 def measure_groups(
     contenders: Sequence[Contender], device: torch.device, args: argparse.Namespace,
-    peak_flops: float | None, macs: Callable[[Contender], float | None],
+    peaks: dict[str, float] | None, macs: Callable[[Contender], float | None],
 ) -> tuple[list[dict], float | None]:
     """Time each comparison group interleaved; one row per contender with ratios and memory,
     and the device's peak FLOP/s (re-measured after each group, the best kept)."""
@@ -157,10 +157,11 @@ def measure_groups(
         steps = [(c, harness.make_step(c, device)) for c in members]
         timings = harness.time_interleaved(steps, args.rounds, args.warmup, args.min_run_time, log)
         del steps
-        if peak_flops:  # load only ever slows the matmul: keep the best seen
-            peak_flops = max(peak_flops, harness.peak_matmul_flops(device))
+        if peaks:  # load only ever slows a kernel down: keep the best seen
+            peaks = harness.merge_peaks(peaks, harness.peak_flops(device))
         for t in timings:
             rows.append(row_for(t, timings, None, macs(t.contender)))
+    peak_flops = harness.best_peak(peaks)
     for row in rows:
         if peak_flops and row["achieved_gflops"]:
             row["pct_of_peak"] = 100 * row["achieved_gflops"] * 1e9 / peak_flops
@@ -173,7 +174,7 @@ def measure_groups(
         for row in rows:
             row.pop("_contender")
             row["peak_mem_mib"], row["mem_kind"] = None, "off"
-    return rows, peak_flops
+    return rows, peaks
 
 
 def row_for(t: Timing, group: Sequence[Timing], peak_flops: float | None, macs: float | None) -> dict:
@@ -279,7 +280,7 @@ def scaling_rows(timings: Sequence[Timing]) -> tuple[list[dict], dict]:
 # --- output ---------------------------------------------------------------------------------
 
 
-def metadata(device: torch.device, peak_flops: float | None) -> dict:
+def metadata(device: torch.device, peaks: dict[str, float] | None) -> dict:
     info = environment_info()
     return {
         "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:]),
@@ -288,7 +289,8 @@ def metadata(device: torch.device, peak_flops: float | None) -> dict:
         "device": device.type, "device_name": harness.device_name(device),
         "torch_threads": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "peak_matmul_gflops": peak_flops / 1e9 if peak_flops else None,
+        "peak_gflops": harness.best_peak(peaks) / 1e9 if peaks else None,
+        "peak_gflops_by_kernel": {k: v / 1e9 for k, v in peaks.items()} if peaks else None,
         **{k: info[k] for k in ("python", "platform", "torch", "torchvision", "timm")},
     }
 
@@ -357,7 +359,7 @@ def print_scaling(rows: Sequence[dict], fits: dict) -> None:
 
 
 def run_compare(
-    args: argparse.Namespace, device: torch.device, peak: float | None, contenders: list[Contender] | None = None,
+    args: argparse.Namespace, device: torch.device, peak: dict[str, float] | None, contenders: list[Contender] | None = None,
 ) -> tuple[list[dict], float | None]:
     if contenders is None:
         contenders = compare_contenders(
@@ -375,7 +377,7 @@ def run_compare(
     return rows, peak
 
 
-def run_table4(args: argparse.Namespace, device: torch.device, peak: float | None) -> list[dict]:
+def run_table4(args: argparse.Namespace, device: torch.device, peak: dict[str, float] | None) -> list[dict]:
     pairs = [p for p in TABLE4_PAIRS if not args.pairs or p[0] in args.pairs]
     contenders = table4_contenders(pairs, args.table4_batch)
     log(f"table 4: {len(contenders)} contenders")
@@ -383,7 +385,7 @@ def run_table4(args: argparse.Namespace, device: torch.device, peak: float | Non
     timings = harness.time_interleaved(steps, args.table4_rounds or args.rounds, args.warmup, args.min_run_time, log)
     del steps
     macs = {c.arch: macs_of(replace(c, group="") if c.impl != "ours" else c) for c in contenders}
-    rows = [row_for(t, timings, peak, macs[t.contender.arch]) for t in timings]
+    rows = [row_for(t, timings, harness.best_peak(peak), macs[t.contender.arch]) for t in timings]
     for r in rows:
         r.pop("_contender")
     out = table4_rows(rows, pairs, {t.contender.arch: t for t in timings})
@@ -392,7 +394,7 @@ def run_table4(args: argparse.Namespace, device: torch.device, peak: float | Non
     return out
 
 
-def run_scaling(args: argparse.Namespace, device: torch.device, peak: float | None) -> tuple[list[dict], dict]:
+def run_scaling(args: argparse.Namespace, device: torch.device, peak: dict[str, float] | None) -> tuple[list[dict], dict]:
     models = args.scaling_models or PYCLS_MODELS
     contenders = [Contender("ours", m, "infer", args.scaling_batch, args.resolution, group=f"scaling|{m}")
                   for m in models]
@@ -442,7 +444,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     compare.add_argument("--fused", nargs="+", choices=["off", "on"], default=["off"])
     sub.add_parser("table4", parents=[common], help="RegNetY vs EfficientNet (paper, Table 4 pairs)")
     sub.add_parser("scaling", parents=[common], help="runtime vs flops and activations, 24 models")
-    sub.add_parser("peak", parents=[common], help="the device's measured matmul FLOP/s")
+    sub.add_parser("peak", parents=[common], help="the device's measured peak FLOP/s (matmul, 3x3 conv)")
     sub.add_parser("all", parents=[common], help="peak, compare (committed set), table4, scaling")
     args = parser.parse_args(argv)
     if min(args.rounds, args.table4_rounds or 1, args.scaling_rounds or 1) < 1 or args.warmup < 0 or args.min_run_time < 0:
@@ -470,12 +472,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         torch.backends.cudnn.benchmark = True
     log(f"device {harness.device_name(device)}, {torch.get_num_threads()} threads, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
-    peak = harness.peak_matmul_flops(device) if args.command in ("peak", "all", "compare") else None
+    peak = harness.peak_flops(device) if args.command in ("peak", "all", "compare") else None
     if peak:
-        print(f"measured peak: {peak / 1e9:.1f} GFLOP/s (fp32 matmul)")
-    results: dict = {"peak_gflops": peak / 1e9 if peak else None}
+        print("measured peak (fp32): " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peak.items()))
+    results: dict = {"peak_gflops": harness.best_peak(peak) / 1e9 if peak else None}
     if args.command == "peak":
-        write_results(args.out, "peak", [{"peak_matmul_gflops": peak / 1e9}], metadata(device, peak))
+        write_results(args.out, "peak", [{"kernel": k, "gflops": v / 1e9} for k, v in peak.items()],
+                      metadata(device, peak))
     if args.command == "compare":
         results["compare"], peak = run_compare(args, device, peak)
     if args.command == "all":

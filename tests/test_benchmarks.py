@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks import harness, report, speed
 from regnet_tutorial.published import PYCLS_ZOO_FILE
@@ -39,7 +40,9 @@ def test_all_suites_write_csv_and_json_with_the_expected_columns(tmp_path: Path)
     assert {"impl", "arch", "mode", "batch", "resolution", "precision", "memory_format", "compile", "fused",
             "ms_median", "ms_q1", "ms_q3", "img_per_s", "x_torchvision", "x_timm", "achieved_gflops",
             "pct_of_peak", "peak_mem_mib", "mem_kind"} <= set(rows[0])
-    assert {"command", "git_commit", "device_name", "torch", "OMP_NUM_THREADS", "peak_matmul_gflops"} <= set(payload["meta"])
+    assert {"command", "git_commit", "device_name", "torch", "OMP_NUM_THREADS", "peak_gflops"} <= set(payload["meta"])
+    peaks = payload["meta"]["peak_gflops_by_kernel"]
+    assert set(peaks) == set(harness.PEAK_KERNELS) and payload["meta"]["peak_gflops"] == max(peaks.values())
     # RegNetX-400MF differs between the rounding rules, so ours runs twice: the timm twin and the
     # torchvision twin; each library's eager run is its own reference (ratio exactly 1).
     assert {(r["impl"], r["arch"]) for r in rows if r["mode"] == "train"} == {
@@ -106,3 +109,35 @@ def test_module_entry_point_prints_help() -> None:
     out = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--help"], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     assert "table4" in out.stdout and "scaling" in out.stdout
+
+
+@pytest.mark.parametrize("mode", ["infer", "train"])
+def test_in_place_residual_allocates_one_block_output_less_per_block_than_torchvision(mode: str) -> None:
+    """Ours adds the shortcut into f(x)'s output; torchvision's identical RegNetX-400MF allocates a
+    new tensor for the sum. The allocation traffic must differ by exactly the bytes of every
+    block's output (counted here by forward hooks), and by nothing else."""
+    from regnet_tutorial import create_model
+    from regnet_tutorial.blocks import ResBottleneckBlock
+
+    allocated = {}
+    for impl, arch in (("ours", "regnetx_400mf_tv"), ("torchvision", "regnet_x_400mf")):
+        step = harness.make_step(harness.Contender(impl, arch, mode, batch=2, resolution=64), torch.device("cpu"))
+        step()  # the first call may allocate lazily created state (momentum buffers)
+        allocated[impl] = harness.allocated_bytes(step)
+    model = create_model("regnetx_400mf_tv").eval()
+    block_outputs: list[int] = []
+    for block in model.modules():
+        if isinstance(block, ResBottleneckBlock):
+            block.register_forward_hook(lambda m, i, out: block_outputs.append(out.numel() * out.element_size()))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 64, 64))
+    assert len(block_outputs) == 22 and allocated["ours"] > 0
+    assert allocated["torchvision"] - allocated["ours"] == sum(block_outputs)
+
+
+def test_peak_is_the_fastest_kernel_and_keeps_the_best_of_two_measurements() -> None:
+    peaks = harness.peak_flops(torch.device("cpu"), repeats=1, min_run_time=0, small=True)
+    assert set(peaks) == set(harness.PEAK_KERNELS) and all(v > 0 for v in peaks.values())
+    assert harness.best_peak(peaks) == max(peaks.values()) and harness.best_peak(None) is None
+    assert harness.merge_peaks({"matmul": 3.0, "conv3x3": 1.0}, {"matmul": 2.0, "conv3x3": 4.0}) == {
+        "matmul": 3.0, "conv3x3": 4.0}
