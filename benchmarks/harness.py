@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
 # torch.utils.benchmark imports cpp_extension, which warns (with a time stamp) that a CPU-only
 # machine has no CUDA runtime; nothing here compiles extensions, so the warning is noise.
@@ -211,15 +212,33 @@ def peak_memory_mib(contenders: Sequence[Contender], device: torch.device) -> li
     return [(p, "cpu_peak_rss_rise") for p in peaks]
 
 
+class _NewTensorBytes(TorchDispatchMode):
+    """Adds up the storage bytes of every tensor an aten op returns that does not share storage
+    with one of its inputs (views and in-place results do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in pytree.tree_leaves((args, kwargs))
+                  if isinstance(t, torch.Tensor)}
+        for t in pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs:
+                self.total += t.untyped_storage().nbytes()
+        return out
+
+
 def allocated_bytes(step: Callable[[], None]) -> int:
-    """Bytes of new tensors one call of ``step`` creates: for each op call, what it leaves
-    allocated (its outputs; scratch it frees itself cancels out), summed over all op calls, freed
-    later or not. It is the allocation traffic, not the peak. The sizes follow from the ops and
-    their shapes alone, not from the CPU's kernel set or its load, so two implementations compare
-    exactly where their timings compare only within noise."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    """Bytes of the new tensors one call of ``step`` creates, forward and backward, freed later
+    or not: the allocation traffic, not the peak. Counted at the dispatcher, op by op, so the
+    count depends only on the ops and their shapes, not on the CPU, its kernels or its load;
+    two implementations compare exactly where their timings compare only within noise.
+    Kernel-internal scratch memory is not included."""
+    with _NewTensorBytes() as counter:
         step()
-    return sum(e.self_cpu_memory_usage for e in prof.events() if e.self_cpu_memory_usage > 0)
+    return counter.total
 
 
 def _status_mib(field: str) -> float:

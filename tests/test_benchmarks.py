@@ -141,3 +141,30 @@ def test_peak_is_the_fastest_kernel_and_keeps_the_best_of_two_measurements() -> 
     assert harness.best_peak(peaks) == max(peaks.values()) and harness.best_peak(None) is None
     assert harness.merge_peaks({"matmul": 3.0, "conv3x3": 1.0}, {"matmul": 2.0, "conv3x3": 4.0}) == {
         "matmul": 3.0, "conv3x3": 4.0}
+
+
+def test_readme_and_docstring_quote_the_committed_cpu_results() -> None:
+    """The README's speed summary and ``regnet_tutorial.inference``'s docstring copy numbers from
+    ``benchmarks/results/cpu``; re-running the benchmark without updating them fails here."""
+    import regnet_tutorial.inference as inference
+
+    cpu = ROOT / "benchmarks" / "results" / "cpu"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    doc = " ".join(inference.__doc__.split())
+    main = report.inference_speedups(report.load(cpu)["compare"]["rows"])
+    x, y = main["RegNetX-400MF"], main["RegNetY-1.6GF"]
+    b1 = report.inference_speedups(report.load(cpu / "batch1")["compare"]["rows"])["RegNetX-400MF"]
+    b64 = report.inference_speedups(report.load(cpu / "batch64")["compare"]["rows"])["RegNetX-400MF"]
+    for text in (readme, doc):
+        assert f"{x['ours fused+cl']:.2f}x and {y['ours fused+cl']:.2f}x" in text.replace(" (RegNetX-400MF)", "").replace(
+            " (RegNetY-1.6GF)", "")
+        assert f"{x['ours fused+cl / torchvision best']:.2f}x and {y['ours fused+cl / torchvision best']:.2f}x" in text
+        assert f"{b1['ours fused+cl']:.2f}x at batch 1 and {b64['ours fused+cl']:.2f}x at batch 64" in text
+    t4 = report.load(cpu)["table4"]["rows"]
+    here = [r["speedup_median"] for r in t4]
+    assert f"{min(here):.1f}x to {max(here):.1f}x as long" in readme
+    fits = report.load(cpu)["scaling"]["fits"]
+    assert f"R^2 {fits['flops']['r2']:.2f} against flops, {fits['acts']['r2']:.2f} against activations" in readme
+    compiled = {(r["impl"], r["settings"]): r["x_torchvision"]
+                for r in report.load(cpu / "train_compile")["compare"]["rows"] if r["x_torchvision"]}
+    assert f"{compiled[('torchvision', 'compile')]:.2f}x torchvision's eager step" in readme
