@@ -5,7 +5,7 @@ Subcommands (each prints a table and writes ``NAME.csv`` and ``NAME.json`` into 
 
     python -m benchmarks.speed compare --models regnetx_400mf --impls ours torchvision timm \\
         --modes infer train --batch 16 --fused off on --memory-format contiguous channels_last
-    python -m benchmarks.speed compare --impls ours --modes train --batch 128 \
+    python -m benchmarks.speed compare --impls ours --modes train --batch 128 \\
         --precision fp32 bf16 fp16 --memory-format channels_last --device cuda   # training throughput
     python -m benchmarks.speed table4 --table4-batch 64     # RegNetY vs EfficientNet, the paper's pairs
     python -m benchmarks.speed scaling --scaling-batch 8    # all 24 models: runtime vs flops and acts
@@ -145,7 +145,7 @@ def committed_compare(models: Sequence[str], batch: int, resolution: int, train_
 def measure_groups(
     contenders: Sequence[Contender], device: torch.device, args: argparse.Namespace,
     peaks: dict[str, float] | None, macs: Callable[[Contender], float | None],
-) -> tuple[list[dict], float | None]:
+) -> tuple[list[dict], dict[str, float] | None]:
     """Time each comparison group interleaved; one row per contender with ratios and memory,
     and the device's peak FLOP/s (re-measured after each group, the best kept)."""
     rows = []
@@ -360,7 +360,7 @@ def print_scaling(rows: Sequence[dict], fits: dict) -> None:
 
 def run_compare(
     args: argparse.Namespace, device: torch.device, peak: dict[str, float] | None, contenders: list[Contender] | None = None,
-) -> tuple[list[dict], float | None]:
+) -> tuple[list[dict], dict[str, float] | None]:
     if contenders is None:
         contenders = compare_contenders(
             args.models, args.impls, args.modes, args.batch, args.resolution, args.precision,

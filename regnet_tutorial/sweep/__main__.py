@@ -44,8 +44,6 @@ def parse_band(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-
-
 def add_sample_parser(commands: argparse._SubParsersAction) -> None:
     """The ``sample`` subcommand: draw models from a design space."""
     p = commands.add_parser("sample", help="draw models from a design space; one JSON line per model")
