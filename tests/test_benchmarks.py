@@ -168,3 +168,30 @@ def test_readme_and_docstring_quote_the_committed_cpu_results() -> None:
     compiled = {(r["impl"], r["settings"]): r["x_torchvision"]
                 for r in report.load(cpu / "train_compile")["compare"]["rows"] if r["x_torchvision"]}
     assert f"{compiled[('torchvision', 'compile')]:.2f}x torchvision's eager step" in readme
+
+
+def test_chapter07_exercise_on_activations_quotes_model_complexity_and_table4() -> None:
+    """Exercise 3 of chapter 07 quotes our RegNetY partners' activations, EfficientNet's ratio to
+    them and the V100 speed-ups; each must follow from model_complexity and the Table 4 pairs."""
+    import re
+
+    import nbformat
+
+    from regnet_tutorial.complexity import model_complexity
+
+    nb = nbformat.read(ROOT / "notebooks" / "07_speed.ipynb", as_version=4)
+    text = " ".join(next(c.source for c in nb.cells if "The pycls model zoo lists EfficientNet's activations" in c.source).split())
+
+    def numbers(pattern: str) -> list[float]:
+        found = re.search(pattern, text)
+        assert found, pattern
+        return [float(v) for v in re.findall(r"\d+\.\d", found.group(1))]
+
+    effnet = numbers(r"activations: ([\d., and]+) million for B0 to B5")
+    ours = numbers(r"gives about ([\d., and]+) million")
+    ratios = numbers(r"EfficientNet has ([\d., and]+) times more")
+    v100 = numbers(r"V100 speed-ups \(([\d., and]+)\)")
+    computed = [model_complexity(p[0]).acts / 1e6 for p in speed.TABLE4_PAIRS]
+    assert ours == [round(a, 1) for a in computed]
+    assert ratios == [round(e / a, 1) for e, a in zip(effnet, computed, strict=True)]
+    assert v100 == [round(p[4] / p[3], 1) for p in speed.TABLE4_PAIRS]
