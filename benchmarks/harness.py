@@ -241,6 +241,14 @@ def allocated_bytes(step: Callable[[], None]) -> int:
     return counter.total
 
 
+def allocated_bytes_per_step(c: Contender, device: torch.device) -> int:
+    """:func:`allocated_bytes` of a steady-state step of ``c``: the first step, which also
+    creates the optimizer's momentum buffers, runs uncounted."""
+    step = make_step(c, device)
+    step()
+    return allocated_bytes(step)
+
+
 def _status_mib(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):

@@ -385,7 +385,8 @@ def run_table4(args: argparse.Namespace, device: torch.device, peak: dict[str, f
     timings = harness.time_interleaved(steps, args.table4_rounds or args.rounds, args.warmup, args.min_run_time, log)
     del steps
     macs = {c.arch: macs_of(replace(c, group="") if c.impl != "ours" else c) for c in contenders}
-    rows = [row_for(t, timings, harness.best_peak(peak), macs[t.contender.arch]) for t in timings]
+    peak_flops = harness.best_peak(peak)
+    rows = [row_for(t, timings, peak_flops, macs[t.contender.arch]) for t in timings]
     for r in rows:
         r.pop("_contender")
     out = table4_rows(rows, pairs, {t.contender.arch: t for t in timings})

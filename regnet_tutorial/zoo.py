@@ -233,7 +233,6 @@ def format_markdown(table: list[dict[str, object]], columns: Sequence[str] = COL
     return "\n".join(lines) + "\n"
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of ``python -m regnet_tutorial.zoo``."""
     parser = argparse.ArgumentParser(

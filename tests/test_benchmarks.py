@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,11 +120,9 @@ def test_in_place_residual_allocates_one_block_output_less_per_block_than_torchv
     from regnet_tutorial import create_model
     from regnet_tutorial.blocks import ResBottleneckBlock
 
-    allocated = {}
-    for impl, arch in (("ours", "regnetx_400mf_tv"), ("torchvision", "regnet_x_400mf")):
-        step = harness.make_step(harness.Contender(impl, arch, mode, batch=2, resolution=64), torch.device("cpu"))
-        step()  # the first call may allocate lazily created state (momentum buffers)
-        allocated[impl] = harness.allocated_bytes(step)
+    allocated = {impl: harness.allocated_bytes_per_step(harness.Contender(impl, arch, mode, batch=2, resolution=64),
+                                                        torch.device("cpu"))
+                 for impl, arch in (("ours", "regnetx_400mf_tv"), ("torchvision", "regnet_x_400mf"))}
     model = create_model("regnetx_400mf_tv").eval()
     block_outputs: list[int] = []
     for block in model.modules():
@@ -173,8 +172,6 @@ def test_readme_and_docstring_quote_the_committed_cpu_results() -> None:
 def test_chapter07_exercise_on_activations_quotes_model_complexity_and_table4() -> None:
     """Exercise 3 of chapter 07 quotes our RegNetY partners' activations, EfficientNet's ratio to
     them and the V100 speed-ups; each must follow from model_complexity and the Table 4 pairs."""
-    import re
-
     import nbformat
 
     from regnet_tutorial.complexity import model_complexity
