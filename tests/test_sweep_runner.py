@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from regnet_tutorial.sweep.data import FASHION_MNIST_DIR, SweepDataError, fashion_mnist_mean_std, load_fashion_mnist
 from regnet_tutorial.sweep.results_file import ResultsFile, ResultsFileError, result_key
@@ -126,6 +127,8 @@ def test_model_seed_depends_on_sweep_seed_space_and_index_only():
     seeds = {model_seed(s, sp, i) for s in range(3) for sp in ("anynetx_a", "regnet") for i in range(50)}
     assert len(seeds) == 300 and all(0 <= x < 2**31 for x in seeds)
     assert model_seed(0, "regnet", 7) == model_seed(0, "regnet", 7)
+    assert model_seed(0, "regnet", 7, replicate=0) == model_seed(0, "regnet", 7)  # the first run's seed kept
+    assert len({model_seed(0, "regnet", 7, r) for r in range(20)}) == 20
 
 
 # --- the results file ----------------------------------------------------------------------------
@@ -213,6 +216,28 @@ def test_single_process_sweep_writes_one_line_per_model_and_resumes(tmp_path, ca
     assert sorted(result_key(r) for r in read_lines(out)) == sorted(expected_samples(3))
     status, err = cli(sweep_args(out, 3, "--epochs", "2"), capsys)
     assert status == 2 and "epochs 1 there, 2 now" in err
+
+
+@needs_data
+def test_a_replicate_retrains_the_same_models_from_other_seeds_in_the_same_file(tmp_path, capsys):
+    """Replicate 1 trains the architectures of replicate 0 again, from seeds of its own, as lines of
+    their own; the thread count is recorded; channels-last changes nothing but the memory format."""
+    out = tmp_path / "results.jsonl"
+    assert cli(sweep_args(out, 2, "--channels-last"), capsys)[0] == 0
+    assert cli(sweep_args(out, 2, "--channels-last", "--replicate", "1"), capsys)[0] == 0
+    lines = read_lines(out)
+    first = {result_key(r, 0): r for r in lines if r["replicate"] == 0}
+    again = {result_key(r, 0): r for r in lines if r["replicate"] == 1}
+    assert sorted(first) == sorted(again) == sorted(expected_samples(2))
+    assert len({result_key(r) for r in lines}) == 8  # the replicate is part of a line's identity
+    for key, r in again.items():
+        assert {k: r[k] for k in ("depths", "widths", "group_widths", "flops")} == \
+            {k: first[key][k] for k in ("depths", "widths", "group_widths", "flops")}
+        assert r["model_seed"] == model_seed(3, r["space"], r["index"], 1) != first[key]["model_seed"]
+        assert r["torch_threads"] == torch.get_num_threads() and r["settings"]["channels_last"] is True
+    before = out.read_bytes()
+    assert cli(sweep_args(out, 2, "--channels-last", "--replicate", "1"), capsys)[0] == 0
+    assert out.read_bytes() == before  # both replicates were done: nothing retrained
 
 
 # --- several processes ----------------------------------------------------------------------------

@@ -25,9 +25,11 @@ class ResultsFileError(RuntimeError):
     """The results file is locked by another sweep or does not hold sweep results."""
 
 
-def result_key(record: dict[str, Any]) -> str:
-    """The stable identity of one model of a sweep: its space, sweep seed and index."""
-    return f"{record['space']}/seed{record['seed']}/{record['index']}"
+def result_key(record: dict[str, Any], replicate: int | None = None) -> str:
+    """The stable identity of one training run of a sweep: its space, sweep seed, index and
+    replicate (the training seed's number; replicate 0, the first run of a model, adds nothing)."""
+    r = record.get("replicate", 0) if replicate is None else replicate
+    return f"{record['space']}/seed{record['seed']}/{record['index']}" + (f"/r{r}" if r else "")
 
 
 class ResultsFile:

@@ -55,6 +55,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--flops", type=_band, default=SMALL_FLOPS,
                    help="complexity band LOW:HIGH in multiply-adds at the dataset's resolution (default 2e6:4e6)")
     p.add_argument("--stages", type=_int(1), default=4, help="stages of the small skeleton, 1-4 (default 4)")
+    p.add_argument("--replicate", type=_int(0), default=0,
+                   help="train the same models again from another training seed (0: the first run; default 0)")
     p.add_argument("--out", required=True, help="results file (JSON lines); an existing one is resumed")
     p.add_argument("--dataset", choices=DATASETS, default=d.dataset)
     p.add_argument("--data-dir", default=None, help="folder of the dataset (default: the Debian package's)")
@@ -68,6 +70,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of the cosine schedule")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--precise-bn-images", type=_int(0), default=d.precise_bn_images)
+    p.add_argument("--channels-last", action="store_true",
+                   help="train in the channels-last memory format (faster on CPUs; results differ in the last digits)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is available")
     p.add_argument("--log-every", type=float, default=60.0, help="seconds between progress lines off a terminal")
     p.set_defaults(func=run_run)
@@ -79,7 +83,7 @@ def run_run(args: argparse.Namespace) -> None:
     settings = TrainSettings(
         dataset=args.dataset, train_images=args.train_images, val_images=args.val_images, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        precise_bn_images=args.precise_bn_images,
+        precise_bn_images=args.precise_bn_images, channels_last=args.channels_last,
     )
     SamplerConfig(flops=args.flops, skeleton="small", stages=args.stages)  # checks the band early
     options = {"skeleton": "small", "stages": args.stages}
@@ -91,7 +95,7 @@ def run_run(args: argparse.Namespace) -> None:
             "Fashion-MNIST 28 px, CIFAR-10 32 px); drop it"
         )
     plan = SweepPlan(spaces=spaces, n=args.n, seed=args.seed, flops=args.flops, train=settings,
-                     sample_options=options)
+                     sample_options=options, replicate=args.replicate)
     run_sweep(plan, args.out, sample_small, spec_from_sample, data_dir=args.data_dir, download=args.download,
               cpu=args.cpu, log_every_s=args.log_every)
 

@@ -58,6 +58,7 @@ class TrainSettings:
     momentum: float = 0.9
     zero_init_last_bn: bool = True
     precise_bn_images: int = 256
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -83,9 +84,13 @@ class TrainSettings:
         return self.train_images // self.batch_size  # full batches only: BN needs them
 
 
-def model_seed(sweep_seed: int, space: str, index: int) -> int:
-    """The seed of one model's training, from (sweep seed, space, index) alone (31 bits)."""
-    digest = hashlib.sha256(f"{sweep_seed}/{space}/{index}".encode()).digest()
+def model_seed(sweep_seed: int, space: str, index: int, replicate: int = 0) -> int:
+    """The seed of one model's training, from (sweep seed, space, index, replicate) alone (31 bits).
+
+    Replicate 0 is a model's first training run; replicate ``r > 0`` trains the same
+    architecture again from another seed, which measures the seed noise of a single run."""
+    key = f"{sweep_seed}/{space}/{index}" + (f"/r{replicate}" if replicate else "")
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:4], "big") >> 1
 
 
@@ -107,12 +112,15 @@ def train_and_evaluate(
     return its top-1 error (%) on ``val``. Batches are drawn by a generator seeded with ``seed``."""
     start = time.perf_counter()
     device = torch.device(device)
-    model.to(device)
+    # NHWC roughly doubles oneDNN's convolution speed on a CPU for these small models.
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=settings.lr, momentum=settings.momentum, nesterov=settings.momentum > 0,
         weight_decay=settings.weight_decay,
     )
-    x_train, y_train = train.images.to(device), train.labels.to(device)
+    x_train = train.images.to(device).contiguous(memory_format=memory_format)
+    y_train = train.labels.to(device)
     generator = torch.Generator().manual_seed(seed)
     total = settings.epochs * settings.steps_per_epoch
     step, loss_value = 0, float("nan")
@@ -160,6 +168,7 @@ class SweepPlan:
     flops: tuple[float, float]
     train: TrainSettings = field(default_factory=TrainSettings)
     sample_options: dict[str, Any] = field(default_factory=dict)
+    replicate: int = 0
 
     def settings(self) -> dict[str, Any]:
         """The per-line ``settings`` record: what a resumed sweep must agree with."""
@@ -267,18 +276,19 @@ def run_sweep(
         per_space = [sample_fn(space, plan.n, plan.seed, plan.flops, options) for space in plan.spaces]
         # Interleaved (model 0 of every space, then model 1, ...): a sweep stopped early is balanced.
         samples = [s for group in zip(*per_space) for s in group]
-        todo = [s for s in samples if result_key(s) not in done_keys]
+        todo = [s for s in samples if result_key(s, plan.replicate) not in done_keys]
         mine = todo[rank::world]
         meta = {"versions": _versions(), "git_commit": git_commit(), "device": device_name(accelerator.device),
-                "num_processes": world}
+                "num_processes": world, "torch_threads": torch.get_num_threads()}
         progress = Progress(len(samples), len(samples) - len(todo), accelerator.is_main_process, log_every_s)
         for sample in mine:
-            seed = model_seed(plan.seed, sample["space"], sample["index"])
+            seed = model_seed(plan.seed, sample["space"], sample["index"], plan.replicate)
             seed_everything(seed)
             model = AnyNet(spec_fn(sample), num_classes=train.num_classes, in_channels=train.in_channels,
                            zero_init_last_bn=plan.train.zero_init_last_bn)
             result = train_and_evaluate(model, train, val, plan.train, seed, accelerator.device)
-            results.append({**sample, **asdict(result), "model_seed": seed, "settings": settings,
+            results.append({**sample, **asdict(result), "replicate": plan.replicate, "model_seed": seed,
+                            "settings": settings,
                             "process_index": rank, **meta})
             progress.update(len(samples) - len(todo) + _count_new(results, done_keys))
         accelerator.wait_for_everyone()
