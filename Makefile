@@ -44,7 +44,7 @@ book-execute: $(STAMP)
 	BOOK_EXECUTE=force $(BIN)/jupyter-book build book --all -W -n --keep-going
 
 scripts: $(STAMP)
-	$(BIN)/python -m regnet_tutorial.export
+	$(BIN)/python -m regnet_tutorial.util.export
 
 clean:
 	rm -rf book/_build .pytest_cache

@@ -1,7 +1,7 @@
 """Read the results ``benchmarks.speed`` wrote, and draw them (chapter 07 uses this).
 
 Figures use matplotlib's object-oriented API and the tutorial's fixed style, as in
-``regnet_tutorial.plotting``.
+``regnet_tutorial.figures.style``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from regnet_tutorial.figures.style import Table, use_tutorial_style
 from regnet_tutorial.models import get_card
-from regnet_tutorial.plotting import Table, use_tutorial_style
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -17,15 +17,15 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from regnet_tutorial.sweep.__main__ import parse_band
 from regnet_tutorial.sweep.spaces import SPACES, SamplerConfig, sample_space
+from regnet_tutorial.util.cli import flops_band
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", nargs="+", default=list(SPACES), help="spaces to time (default: all)")
     parser.add_argument("--n", type=int, default=500, help="models per space (default 500)")
-    parser.add_argument("--flops", type=parse_band, default=(360e6, 396e6), help="band LOW:HIGH (default 10%% wide)")
+    parser.add_argument("--flops", type=flops_band, default=(360e6, 396e6), help="band LOW:HIGH (default 10%% wide)")
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

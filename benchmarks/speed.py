@@ -36,11 +36,11 @@ import torch
 
 from benchmarks import harness
 from benchmarks.harness import Contender, Timing
-from regnet_tutorial.atomic import write_text_atomic
 from regnet_tutorial.complexity import model_complexity
-from regnet_tutorial.env import environment_info, git_commit
+from regnet_tutorial.figures.style import format_table
 from regnet_tutorial.models import MODEL_CARDS, get_card, list_models
-from regnet_tutorial.plotting import format_table
+from regnet_tutorial.util.atomic import write_text_atomic
+from regnet_tutorial.util.env import environment_info, git_commit
 
 PYCLS_ZOO_URL = "https://github.com/facebookresearch/pycls/blob/main/MODEL_ZOO.md"
 TABLE4_PAIRS = (

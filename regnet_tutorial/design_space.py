@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Literal
 
+from .errors import RegNetTutorialError
+
 QUANTUM = 8
 """Block widths are multiples of 8 (the ``q`` of the paper's code, pycls; not in the paper's Eq. 4)."""
 
@@ -53,7 +55,7 @@ ROUNDING_RULES: dict[str, str] = {
 }
 
 
-class DesignSpaceError(ValueError):
+class DesignSpaceError(RegNetTutorialError, ValueError):
     """An invalid design-space parameter: the message names it, its value and the allowed range."""
 
 

@@ -1,4 +1,4 @@
-# Generated from notebooks/06_evaluation.ipynb by `make scripts` (python -m regnet_tutorial.export); do not edit.
+# Generated from notebooks/06_evaluation.ipynb by `make scripts` (python -m regnet_tutorial.util.export); do not edit.
 # Change the notebook's cells tagged 'export' instead, then run `make scripts`.
 """Evaluate a RegNet checkpoint on an ImageNet-layout validation folder (top-1 / top-5), on 1..N GPUs.
 
@@ -17,13 +17,13 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
-from regnet_tutorial.atomic import write_text_atomic
-from regnet_tutorial.cli import CliError, run_main
-from regnet_tutorial.convert import load_checkpoint_file, load_state_dict_strict
-from regnet_tutorial.data import DataError, build_dataloader, eval_transform, load_split
-from regnet_tutorial.evaluation import evaluate
 from regnet_tutorial.models import create_model, get_card
-from regnet_tutorial.recipe import load_config
+from regnet_tutorial.train.evaluation import evaluate
+from regnet_tutorial.train.loaders import DataError, build_dataloader, eval_transform, load_split
+from regnet_tutorial.train.recipe import load_config
+from regnet_tutorial.util.atomic import write_text_atomic
+from regnet_tutorial.util.cli import CliError, run_main
+from regnet_tutorial.weights.convert import load_checkpoint_file, load_state_dict_strict
 
 SOURCES = ("regnet_tutorial", "torchvision", "timm", "pycls", "mmcls")
 PAPER_RESIZE, PAPER_CROP = 256, 224  # short side 256, centre crop 224 (the paper's protocol)

@@ -1,4 +1,4 @@
-# Generated from notebooks/05_training_with_accelerate.ipynb by `make scripts` (python -m regnet_tutorial.export); do not edit.
+# Generated from notebooks/05_training_with_accelerate.ipynb by `make scripts` (python -m regnet_tutorial.util.export); do not edit.
 # Change the notebook's cells tagged 'export' instead, then run `make scripts`.
 """Train a RegNet with the paper's recipe on an ImageNet-layout folder, on 1..N GPUs or CPUs.
 
@@ -22,23 +22,36 @@ from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import ProjectConfiguration, gather_object
 from tqdm import tqdm
 
-from regnet_tutorial import checkpointing as ckpt
-from regnet_tutorial.checkpoint_io import save_safetensors
-from regnet_tutorial.cli import CliError, is_main_process, run_main
-from regnet_tutorial.data import (
-    build_dataloader, check_same_classes, eval_transform, find_unreadable_images, load_split, train_transform,
+from regnet_tutorial.models import create_model
+from regnet_tutorial.train import checkpoints as ckpt
+from regnet_tutorial.train.averaging import build_ema, precise_bn
+from regnet_tutorial.train.evaluation import evaluate
+from regnet_tutorial.train.loaders import (
+    SeededAugmentation,
+    build_dataloader,
+    check_same_classes,
+    eval_transform,
+    find_unreadable_images,
+    load_split,
+    random_subset,
+    train_transform,
     unreadable_images_error,
 )
-from regnet_tutorial.env import seed_everything
-from regnet_tutorial.evaluation import evaluate
-from regnet_tutorial.models import create_model
-from regnet_tutorial.recipe import ConfigError, config_to_dict, describe, load_config, resolve_recipe, save_config
-from regnet_tutorial.rundir import RunLock, check_writable
-from regnet_tutorial.schedule import build_scheduler
-from regnet_tutorial.training import (
-    CsvTracker, ProgressLines, SeededAugmentation, ThroughputMeter, build_ema, flat_hparams, precise_bn,
-    random_subset, run_metadata, truncate_metrics_csv, write_json_atomic,
+from regnet_tutorial.train.recipe import ConfigError, config_to_dict, describe, load_config, resolve_recipe, save_config
+from regnet_tutorial.train.rundir import RunLock, check_writable
+from regnet_tutorial.train.schedule import build_scheduler
+from regnet_tutorial.train.tracking import (
+    CsvTracker,
+    ProgressLines,
+    ThroughputMeter,
+    flat_hparams,
+    run_metadata,
+    truncate_metrics_csv,
 )
+from regnet_tutorial.util.atomic import write_json_atomic
+from regnet_tutorial.util.cli import CliError, is_main_process, run_main
+from regnet_tutorial.util.env import seed_everything
+from regnet_tutorial.weights.files import save_safetensors
 
 
 def parse_args(argv=None):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from regnet_tutorial.atomic import atomic_path, write_text_atomic
+from regnet_tutorial.util.atomic import atomic_path, write_text_atomic
 
 
 def test_write_replaces_the_file_and_creates_folders(tmp_path: Path) -> None:

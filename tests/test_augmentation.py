@@ -19,7 +19,7 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from regnet_tutorial.data import PCALighting, eval_transform, train_transform
+from regnet_tutorial.train.loaders import PCALighting, eval_transform, train_transform
 
 MEAN = torch.tensor((0.485, 0.456, 0.406))[:, None, None]  # ImageNet RGB mean and SD (literal)
 SD = torch.tensor((0.229, 0.224, 0.225))[:, None, None]

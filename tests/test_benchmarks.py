@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from benchmarks import harness, report, speed
-from regnet_tutorial.published import PYCLS_ZOO_FILE
+from regnet_tutorial.weights.published import PYCLS_ZOO_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--batch", "2", "--resolution", "32", "--rounds", "2", "--warmup", "1", "--min-run-time", "0",
@@ -93,7 +93,7 @@ def test_fit_against_hand_computed_cases() -> None:
 
 def test_table4_regnet_times_are_the_shipped_pycls_model_zoo_numbers() -> None:
     """The RegNetY V100 times in TABLE4_PAIRS equal the pycls MODEL_ZOO copy shipped with the package."""
-    text = (ROOT / "regnet_tutorial" / PYCLS_ZOO_FILE).read_text()
+    text = (ROOT / "regnet_tutorial" / "weights" / PYCLS_ZOO_FILE).read_text()
     zoo = {r["model"]: r for r in csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))}
     for ours, _, _, regnet_ms, _ in speed.TABLE4_PAIRS:
         assert float(zoo[speed.get_card(ours).display_name]["infer_ms"]) == regnet_ms

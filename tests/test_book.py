@@ -43,7 +43,7 @@ DESKTOP_WIDTH = 1400
 CHAPTERS_WITH_EXERCISES = ("01_design_spaces", "02_regnet_parametrization", "03_blocks", "04_design_space_analysis",
                            "05_training_with_accelerate", "06_evaluation")
 # The seed table as shipped with the package (a verbatim copy of shared/reference/...).
-MMCLS_README = ROOT / "regnet_tutorial" / "published_data" / "mmcls_regnet_README.md"
+MMCLS_README = ROOT / "regnet_tutorial" / "weights" / "published_data" / "mmcls_regnet_README.md"
 
 
 # --------------------------------------------------------------------------- sources
@@ -114,10 +114,21 @@ def test_bibliography_defines_every_cited_key_with_full_data() -> None:
 
 def test_design_card_names_every_module_of_the_package() -> None:
     card = (BOOK / "contributors.md").read_text()
-    modules = [p for p in (ROOT / "regnet_tutorial").glob("*.py") if not p.name.startswith("_")]
-    missing = [p.name for p in modules if f"regnet_tutorial/{p.name}" not in card]
+    package = ROOT / "regnet_tutorial"
+    modules = [p for p in package.rglob("*.py") if p.name == "__main__.py" or not p.name.startswith("_")]
+    folders = [p for p in package.iterdir() if p.is_dir() and not p.name.startswith("_")]
+    described = [f"regnet_tutorial/{p.relative_to(package).as_posix()}" for p in modules]
+    described += [f"regnet_tutorial/{p.name}/" for p in folders]
+    missing = [name for name in described if f"`{name}`" not in card]
     assert not missing, f"book/contributors.md's design card does not describe: {missing}"
     assert "| Path | What it does |" not in (BOOK / "intro.md").read_text(), "the card lives on its own page"
+
+
+def test_readme_links_the_design_card_instead_of_copying_the_layout() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "](book/contributors.md)" in readme
+    copied = [p.name for p in (ROOT / "regnet_tutorial").rglob("*.py") if re.search(rf"^\s+{p.name}\s", readme, re.M)]
+    assert not copied, f"README.md lists modules the design card already describes: {copied}"
 
 
 def test_mathjax_is_served_from_the_book_not_a_cdn() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import re
@@ -14,19 +13,18 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _train_helpers import write_malicious_pickle
 from accelerate import Accelerator
 from torch import nn
 
-from regnet_tutorial import checkpointing as ckpt
-from regnet_tutorial.checkpoint_io import CheckpointFormatError, save_safetensors
-from regnet_tutorial.cli import CliError
-from regnet_tutorial.rundir import RunLock, check_writable
-from regnet_tutorial.training import (
-    CsvTracker, ProgressLines, SeededAugmentation, build_ema, precise_bn, random_subset, read_metrics_csv,
-    truncate_metrics_csv, write_json_atomic,
-)
-
-from _train_helpers import write_malicious_pickle
+from regnet_tutorial.train import checkpoints as ckpt
+from regnet_tutorial.train.averaging import build_ema, precise_bn
+from regnet_tutorial.train.loaders import SeededAugmentation, random_subset
+from regnet_tutorial.train.rundir import RunLock, check_writable
+from regnet_tutorial.train.tracking import CsvTracker, ProgressLines, read_metrics_csv, truncate_metrics_csv
+from regnet_tutorial.util.atomic import write_json_atomic
+from regnet_tutorial.util.cli import CliError
+from regnet_tutorial.weights.files import CheckpointFormatError, save_safetensors
 
 
 def _fake_checkpoint(out, step, complete=True):
@@ -136,8 +134,8 @@ def test_random_states_are_restored(tmp_path):
 
 
 def test_restore_schedule_gives_the_uninterrupted_rates_bitwise():
-    from regnet_tutorial.recipe import load_config, resolve_recipe
-    from regnet_tutorial.schedule import build_scheduler
+    from regnet_tutorial.train.recipe import load_config, resolve_recipe
+    from regnet_tutorial.train.schedule import build_scheduler
 
     resolved = resolve_recipe(load_config(None, ["epochs=4", "warmup_epochs=1"]), 1, 128 * 10)
     params = [nn.Parameter(torch.zeros(1))]
@@ -244,7 +242,7 @@ def test_truncate_metrics_csv_keeps_what_the_checkpoint_holds(tmp_path):
 
 def test_run_lock_refuses_a_second_run_naming_the_first(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from regnet_tutorial.rundir import RunLock; "
+        [sys.executable, "-c", "import sys, time; from regnet_tutorial.train.rundir import RunLock; "
          f"RunLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -1,12 +1,12 @@
-"""regnet_tutorial.cli.run_main: the project's errors as one `error:` line, printed once, exit status 2."""
+"""regnet_tutorial.util.cli.run_main: the project's errors as one `error:` line, printed once, exit status 2."""
 
 from __future__ import annotations
 
 import pytest
 
-from regnet_tutorial.cli import CliError, one_line, run_main
-from regnet_tutorial.data import CorruptImageError, DataError
-from regnet_tutorial.recipe import ConfigError, load_config
+from regnet_tutorial.train.loaders import CorruptImageError, DataError
+from regnet_tutorial.train.recipe import ConfigError, load_config
+from regnet_tutorial.util.cli import CliError, one_line, run_main
 
 
 def test_a_project_error_is_one_line_and_exit_status_2(capsys, monkeypatch):
@@ -44,7 +44,7 @@ def test_an_error_re_raised_by_a_dataloader_worker_keeps_only_its_message():
     worker = CorruptImageError(
         "Caught CorruptImageError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
         '  File "data.py", line 136, in load_rgb_image\n'
-        "regnet_tutorial.data.CorruptImageError: Cannot decode image /d/val/a/x.JPEG: truncated. Delete it.")
+        "regnet_tutorial.train.loaders.CorruptImageError: Cannot decode image /d/val/a/x.JPEG: truncated. Delete it.")
     assert one_line(worker) == "Cannot decode image /d/val/a/x.JPEG: truncated. Delete it."
     assert one_line(KeyError("a key")) == "a key"
     assert issubclass(CliError, Exception) and issubclass(ConfigError, ValueError)

@@ -4,7 +4,7 @@ Real pycls (.pyth) and mmclassification (.pth) RegNet checkpoints cannot be fetc
 offline, and neither library installs here (pycls' weights are on a server we cannot
 reach; mmcv needs compiling). Their checkpoints are therefore rebuilt in this file from
 the documented naming rules, by a key-name generator written independently of
-``regnet_tutorial.convert``'s rename tables, and saved the way those libraries save them.
+``regnet_tutorial.weights.convert``'s rename tables, and saved the way those libraries save them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PIL import Image
 from torch import nn
 
 from regnet_tutorial import MODEL_CARDS, StageSpec, create_model, get_card
-from regnet_tutorial.convert import (
+from regnet_tutorial.weights.convert import (
     CheckpointFormatError,
     CheckpointMismatchError,
     convert_state_dict,
@@ -207,7 +207,7 @@ def _images(n: int = 3, size: int = 64) -> list[Image.Image]:
     [("pycls", "regnety_200mf", pycls_names), ("mmcls", "regnetx_400mf", mmcls_names)],
 )
 def test_converted_bgr_weights_take_rgb(tmp_path: Path, source: str, model_name: str, names_of) -> None:
-    from regnet_tutorial.data import eval_transform
+    from regnet_tutorial.train.loaders import eval_transform
 
     # An upstream checkpoint of the documented layout, and the network it describes run the
     # upstream way: timm's RegNet with the weights mapped by hand, fed BGR images.
@@ -489,7 +489,7 @@ def test_safetensors_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyP
         Path(filename).write_bytes(b"\x00" * 100)  # half a file, then the disk fills up
         raise OSError(28, "No space left on device")
 
-    import regnet_tutorial.checkpoint_io as checkpoint_io
+    import regnet_tutorial.weights.files as checkpoint_io
 
     monkeypatch.setattr(checkpoint_io, "save_file", crash_midway)
     with pytest.raises(OSError, match="No space left"):

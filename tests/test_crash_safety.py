@@ -29,7 +29,7 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from regnet_tutorial import checkpointing as ckpt
+from regnet_tutorial.train import checkpoints as ckpt
 
 KEEP_LAST = 5  # larger than the number of saves here: nothing is pruned
 

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 from torch.utils.data import TensorDataset
 
-from regnet_tutorial.data import (
+from regnet_tutorial.train.__main__ import main as train_main
+from regnet_tutorial.train.loaders import (
     IMAGENET_MEAN,
     IMAGENET_PCA_EIGVAL,
     IMAGENET_PCA_EIGVEC,
@@ -27,8 +28,7 @@ from regnet_tutorial.data import (
     load_split,
     train_transform,
 )
-from regnet_tutorial.tiny_dataset import main as tiny_main
-from regnet_tutorial.tiny_dataset import make_tiny_dataset
+from regnet_tutorial.train.synthetic import make_tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +242,7 @@ def test_tiny_dataset_layout_and_determinism(tmp_path: Path) -> None:
 
 
 def test_tiny_dataset_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tiny_main([str(tmp_path / "t"), "--num-classes", "2", "--train-per-class", "2", "--val-per-class", "1",
+    train_main(["synthetic", str(tmp_path / "t"), "--num-classes", "2", "--train-per-class", "2", "--val-per-class", "1",
                "--image-size", "16"])
     assert "Wrote 6 JPEG images of 2 classes" in capsys.readouterr().out
     assert len(list((tmp_path / "t").rglob("*.JPEG"))) == 6
@@ -273,7 +273,7 @@ def test_tiny_dataset_is_learnable_by_a_tiny_cnn(tmp_path: Path) -> None:
 
 
 def test_find_unreadable_images_lists_every_bad_file_in_order(tmp_path):
-    from regnet_tutorial.data import find_unreadable_images, unreadable_images_error
+    from regnet_tutorial.train.loaders import find_unreadable_images, unreadable_images_error
 
     good = tmp_path / "good.jpg"
     Image.new("RGB", (8, 8), (10, 20, 30)).save(good)

@@ -13,14 +13,13 @@ import runpy
 import pytest
 import torch
 import torch.nn.functional as F
-
-from regnet_tutorial.checkpoint_io import save_safetensors
-from regnet_tutorial.data import eval_transform, load_split
-from regnet_tutorial.models import create_model
-from regnet_tutorial.recipe import load_config, save_config
-from regnet_tutorial.tiny_dataset import make_tiny_dataset
-
 from _train_helpers import EVALUATE, REPO, VENV_BIN, cpu_env, free_port, run, train_cmd
+
+from regnet_tutorial.models import create_model
+from regnet_tutorial.train.loaders import eval_transform, load_split
+from regnet_tutorial.train.recipe import load_config, save_config
+from regnet_tutorial.train.synthetic import make_tiny_dataset
+from regnet_tutorial.weights.files import save_safetensors
 
 pytestmark = pytest.mark.slow
 
@@ -199,7 +198,7 @@ def test_a_runs_checkpoint_is_evaluated_at_the_runs_resolution(setup, run_dir, e
 
 def test_a_checkpoint_written_by_train_py_is_found_with_its_run(setup, evaluate_checkpoint, tmp_path, capsys):
     """The layout scripts/train.py really writes, not a copy of it: a checkpoint folder mid-run."""
-    from regnet_tutorial.checkpoint_io import load_safetensors
+    from regnet_tutorial.weights.files import load_safetensors
 
     root, data, _ = setup
     trained = run(train_cmd(data, tmp_path / "run", "epochs=2", "batch_size=2", "max_steps_per_epoch=2",

@@ -13,7 +13,7 @@ from accelerate.state import AcceleratorState, GradientState
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from regnet_tutorial.evaluation import evaluate
+from regnet_tutorial.train.evaluation import evaluate
 
 
 @pytest.fixture

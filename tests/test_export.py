@@ -9,12 +9,12 @@ import sys
 import nbformat
 import pytest
 
-from regnet_tutorial import export
+from regnet_tutorial.util import export
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch: a few seconds
 def test_committed_scripts_match_their_notebooks():
-    result = subprocess.run([sys.executable, "-m", "regnet_tutorial.export", "--check"],
+    result = subprocess.run([sys.executable, "-m", "regnet_tutorial.util.export", "--check"],
                             cwd=export.REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

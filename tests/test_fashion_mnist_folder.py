@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from regnet_tutorial.data import load_split
-from regnet_tutorial.sweep.data import (
-    FASHION_MNIST_DIR, SweepDataError, fashion_mnist_class_folder, write_fashion_mnist_folder,
+from regnet_tutorial.sweep.images import (
+    FASHION_MNIST_DIR,
+    SweepDataError,
+    fashion_mnist_class_folder,
+    write_fashion_mnist_folder,
 )
+from regnet_tutorial.train.loaders import load_split
 
 HAVE_DATA = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists()
 if not HAVE_DATA and os.environ.get("CI") == "true":  # CI installs it (.ci/run); elsewhere skip

@@ -10,12 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from _models import randomise_batchnorm
 from torch import nn
 
 from regnet_tutorial import create_model, fuse_for_inference, list_models
 from regnet_tutorial.inference import count_batchnorms, fold_conv_bn
-
-from _models import randomise_batchnorm
 
 RESOLUTION, BATCH = 64, 2
 FAST = {"regnetx_200mf", "regnety_200mf", "regnetx_400mf_tv", "regnety_400mf", "regnety_1_6gf_tv"}

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from regnet_tutorial import get_card
-from regnet_tutorial.plotting import STAGE_ORDER, format_table, plot_stage_breakdown, plot_width_functions
+from regnet_tutorial.figures.style import STAGE_ORDER, format_table, plot_stage_breakdown, plot_width_functions
 
 # Per-block widths w_j (Eq. 4, before the group-width adjustment), typed in from the published
 # stage tables: RegNetX-200MF has depths (1, 1, 4, 7) and widths (24, 56, 152, 368) (pycls

@@ -10,7 +10,7 @@ import pytest
 
 from regnet_tutorial import get_card, list_models
 from regnet_tutorial.complexity import model_complexity, stage_complexity
-from regnet_tutorial.published import (
+from regnet_tutorial.weights.published import (
     MmclsRow,
     PublishedTableError,
     agrees_at_printed_precision,

@@ -12,7 +12,7 @@ import yaml
 
 import regnet_tutorial
 from regnet_tutorial.models import MODEL_CARDS
-from regnet_tutorial.recipe import (
+from regnet_tutorial.train.recipe import (
     ConfigError,
     TrainConfig,
     config_to_dict,
@@ -25,7 +25,7 @@ from regnet_tutorial.recipe import (
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
-MMCLS_README = Path(regnet_tutorial.__file__).parent / "published_data" / "mmcls_regnet_README.md"
+MMCLS_README = Path(regnet_tutorial.__file__).parent / "weights" / "published_data" / "mmcls_regnet_README.md"
 
 
 def test_defaults_are_the_papers_recipe() -> None:
@@ -147,7 +147,7 @@ def test_committed_recipe_files_are_what_write_recipe_files_writes(tmp_path: Pat
     pycls_models = sorted(n for n, c in MODEL_CARDS.items() if c.rounding == "pycls")
     assert sorted(p.stem for p in written) == pycls_models and len(written) == 24
     committed = sorted(p.name for p in CONFIGS.glob("*.yaml"))
-    assert committed == sorted(p.name for p in written), "run: python -m regnet_tutorial.recipe configs"
+    assert committed == sorted(p.name for p in written), "run: python -m regnet_tutorial.train configs"
     for path in written:
         assert (CONFIGS / path.name).read_text() == path.read_text(), f"configs/{path.name} is stale"
 

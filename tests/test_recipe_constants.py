@@ -12,7 +12,7 @@ expected value is typed in from a published source instead:
 * pycls ``MODEL_ZOO.md``: "a *reference* learning rate of 0.1 and a weight decay of 5e-5 ...
   the actual learning rate for each model is computed as (batch-size / 128) * reference-lr";
 * the mmclassification RegNet README (``../shared/reference/mmcls_regnet_README.md``, shipped in
-  ``regnet_tutorial/published_data/``): ``8xb128`` up to 1.6GF and ``8xb64`` from 3.2GF to 12GF;
+  ``regnet_tutorial/weights/published_data/``): ``8xb128`` up to 1.6GF and ``8xb64`` from 3.2GF to 12GF;
 * pycls ``core/config.py`` (``BN.USE_PRECISE_STATS: True``, ``BN.NUM_SAMPLES_PRECISE: 8192``) and
   ``core/net.py`` ``compute_precise_bn_stats`` (``num_iter = int(NUM_SAMPLES_PRECISE / batch_size /
   NUM_GPUS)`` batches per GPU); mmclassification ``configs/regnet/regnetx-*_in1k.py``
@@ -32,12 +32,12 @@ import yaml
 from torchvision.transforms import v2
 
 import regnet_tutorial
-from regnet_tutorial import data
-from regnet_tutorial.recipe import ConfigError, TrainConfig, describe, load_config, resolve_recipe
+from regnet_tutorial.train import loaders as data
+from regnet_tutorial.train.recipe import ConfigError, TrainConfig, describe, load_config, resolve_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
-MMCLS_README = Path(regnet_tutorial.__file__).parent / "published_data" / "mmcls_regnet_README.md"
+MMCLS_README = Path(regnet_tutorial.__file__).parent / "weights" / "published_data" / "mmcls_regnet_README.md"
 IMAGENET_TRAIN_IMAGES = 1_281_167
 
 # model: (TRAIN.BATCH_SIZE, OPTIM.BASE_LR) of pycls's <Model>_dds_8gpu.yaml, NUM_GPUS: 8.

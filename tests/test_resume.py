@@ -11,12 +11,11 @@ import signal
 
 import pytest
 import torch
+from _train_helpers import cpu_env, run, train_cmd, write_malicious_pickle
 from safetensors.torch import load_file
 
-from regnet_tutorial import checkpointing as ckpt
-from regnet_tutorial.tiny_dataset import make_tiny_dataset
-
-from _train_helpers import cpu_env, run, train_cmd, write_malicious_pickle
+from regnet_tutorial.train import checkpoints as ckpt
+from regnet_tutorial.train.synthetic import make_tiny_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -39,7 +39,6 @@ from regnet_tutorial.design_space import (
     quantized_widths,
 )
 
-
 # --- independent reference implementations ---------------------------------------------------
 
 def pycls_block_widths(p: RegNetParams, q: int = 8) -> list[int]:

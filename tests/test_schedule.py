@@ -15,8 +15,9 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
-from regnet_tutorial.recipe import ConfigError, ResolvedRecipe, TrainConfig, load_config, resolve_recipe
-from regnet_tutorial.schedule import SCHEDULES, build_scheduler, lr_at, main, mmcls_lr, pycls_lr, schedule_lr
+from regnet_tutorial.train.__main__ import main as train_main
+from regnet_tutorial.train.recipe import ConfigError, ResolvedRecipe, TrainConfig, load_config, resolve_recipe
+from regnet_tutorial.train.schedule import SCHEDULES, build_scheduler, lr_at, mmcls_lr, pycls_lr, schedule_lr
 
 
 def paper_lr(steps: np.ndarray, total: int, warmup: int, peak: float, factor: float) -> np.ndarray:
@@ -226,7 +227,7 @@ def test_schedule_key_defaults_and_errors(tmp_path) -> None:
 
 
 def test_cli_prints_every_step_as_csv(capsys) -> None:
-    assert main(["configs/regnetx_400mf.yaml", "--steps-per-epoch", "3", "--set", "epochs=4",
+    assert train_main(["schedule", "configs/regnetx_400mf.yaml", "--steps-per-epoch", "3", "--set", "epochs=4",
                  "--set", "warmup_epochs=2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "step,epoch,lr" and len(lines) == 1 + 12
@@ -235,5 +236,5 @@ def test_cli_prints_every_step_as_csv(capsys) -> None:
     peak = 0.1 * 8 * 128 / 128  # 8 processes x 128 images, lr 0.1 per 128
     np.testing.assert_allclose([float(r[2]) for r in rows], mmcls_replay(4, 3, 2, peak, 0.1), rtol=1e-9)
     with pytest.raises(SystemExit):
-        main(["configs/regnetx_400mf.yaml", "--steps-per-epoch", "3", "--set", "schedule=cosine"])
+        train_main(["schedule", "configs/regnetx_400mf.yaml", "--steps-per-epoch", "3", "--set", "schedule=cosine"])
     assert "schedule='cosine' is invalid" in capsys.readouterr().err

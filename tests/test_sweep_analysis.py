@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from regnet_tutorial.sweep.analysis import bootstrap_best, edf, edf_curve, edf_label
-from regnet_tutorial.sweep.plots import (
-    bootstrap_figure, complexity_histogram_figure, complexity_scatter_figure, edf_figure, edf_panels_figure,
+from regnet_tutorial.figures.design_spaces import (
+    bootstrap_figure,
+    complexity_histogram_figure,
+    complexity_scatter_figure,
+    edf_figure,
+    edf_panels_figure,
 )
+from regnet_tutorial.sweep.analysis import bootstrap_best, edf, edf_curve, edf_label
 
 
 def test_edf_counts_errors_strictly_below_e() -> None:

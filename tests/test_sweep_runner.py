@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _train_helpers import REPO, VENV_BIN, cpu_env, free_port, launch_two_cpu_processes, run
 
-from regnet_tutorial.sweep.data import FASHION_MNIST_DIR, SweepDataError, fashion_mnist_mean_std, load_fashion_mnist
+from regnet_tutorial.sweep.images import FASHION_MNIST_DIR, SweepDataError, fashion_mnist_mean_std, load_fashion_mnist
 from regnet_tutorial.sweep.results_file import ResultsFile, ResultsFileError, result_key
 from regnet_tutorial.sweep.runner import SweepError, TrainSettings, model_seed
 from regnet_tutorial.sweep.spaces import SamplerConfig, sample_space
-
-from _train_helpers import REPO, VENV_BIN, cpu_env, free_port, launch_two_cpu_processes, run
 
 HAVE_DATA = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists()
 if not HAVE_DATA and os.environ.get("CI") == "true":  # CI installs it (.ci/run); elsewhere skip
@@ -363,7 +362,7 @@ def test_two_processes_report_a_locked_output_once(tmp_path):
 def test_image_folder_option_trains_on_an_imagenet_layout(tmp_path, capsys):
     """``--dataset imagefolder`` reads ImageNet's layout (here a Fashion-MNIST copy as RGB PNGs):
     only the drawn images, at ``--resolution``, labelled by their class folder."""
-    from regnet_tutorial.sweep.data import load_dataset, write_fashion_mnist_folder
+    from regnet_tutorial.sweep.images import load_dataset, write_fashion_mnist_folder
 
     root = write_fashion_mnist_folder(tmp_path / "folder", train_per_class=8, val_per_class=4, seed=0)
     data = load_dataset("imagefolder", "val", root, count=30, seed=1, resolution=32)

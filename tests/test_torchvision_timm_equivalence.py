@@ -23,7 +23,7 @@ from torch import nn
 from torchvision.models import get_model_weights
 
 from regnet_tutorial import MODEL_CARDS, create_model
-from regnet_tutorial.convert import (
+from regnet_tutorial.weights.convert import (
     CheckpointMismatchError,
     convert_state_dict,
     load_state_dict_strict,

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from regnet_tutorial.rundir import RunLock
-from regnet_tutorial.tiny_dataset import make_tiny_dataset
-
 from _train_helpers import cpu_env, run, train_cmd
+
+from regnet_tutorial.train.rundir import RunLock
+from regnet_tutorial.train.synthetic import make_tiny_dataset
 
 pytestmark = pytest.mark.slow  # each test starts a Python process that imports torch (a few seconds)
 

@@ -8,15 +8,14 @@ import math
 
 import pytest
 import torch
+from _train_helpers import TINY_OVERRIDES, TRAIN, launch_two_cpu_processes, run, train_cmd
 from safetensors.torch import load_file
 
-from regnet_tutorial import checkpointing as ckpt
 from regnet_tutorial.models import create_model
-from regnet_tutorial.schedule import mmcls_lr
-from regnet_tutorial.tiny_dataset import make_tiny_dataset
-from regnet_tutorial.training import read_metrics_csv
-
-from _train_helpers import TINY_OVERRIDES, TRAIN, launch_two_cpu_processes, run, train_cmd
+from regnet_tutorial.train import checkpoints as ckpt
+from regnet_tutorial.train.schedule import mmcls_lr
+from regnet_tutorial.train.synthetic import make_tiny_dataset
+from regnet_tutorial.train.tracking import read_metrics_csv
 
 pytestmark = pytest.mark.slow
 

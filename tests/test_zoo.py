@@ -11,12 +11,18 @@ import pytest
 
 from regnet_tutorial import MODEL_CARDS, get_card
 from regnet_tutorial.complexity import model_complexity
-from regnet_tutorial.published import mmcls_table, pycls_model_zoo
-from regnet_tutorial.zoo import COLUMNS, SUMMARY_COLUMNS, main, zoo_table
+from regnet_tutorial.weights.__main__ import main as weights_main
+from regnet_tutorial.weights.published import mmcls_table, pycls_model_zoo
+from regnet_tutorial.weights.zoo import COLUMNS, SUMMARY_COLUMNS, zoo_table
 
 # Columns whose value depends on the input side: ours at --resolution, published at 224.
 OURS_AT_RESOLUTION = ("flops_g", "acts_m")
 PUBLISHED_AT_224 = ("pycls_flops_g", "pycls_acts_m", "mmcls_flops_g", "tv_flops_g")
+
+
+def main(argv: list[str]) -> int:
+    """``python -m regnet_tutorial.weights zoo ARGV`` in this process."""
+    return weights_main(["zoo", *argv])
 
 
 def _headers(columns, resolution: int) -> list[str]:
@@ -171,7 +177,7 @@ def test_bad_arguments_are_named(argv: list[str], message: str, capsys: pytest.C
 @pytest.mark.slow  # a fresh interpreter imports torch and torchvision: several seconds
 def test_runs_as_a_module() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "regnet_tutorial.zoo", "--format", "csv", "--resolution", "192"],
+        [sys.executable, "-m", "regnet_tutorial.weights", "zoo", "--format", "csv", "--resolution", "192"],
         capture_output=True, text=True, check=True, timeout=120,
     )
     rows = _csv_rows(done.stdout, resolution=192)

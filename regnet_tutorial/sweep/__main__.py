@@ -5,7 +5,8 @@ per line to stdout (keys: :data:`regnet_tutorial.sweep.spaces.SAMPLE_KEYS`)::
 
     python -m regnet_tutorial.sweep sample --space anynetx_a --n 100 --seed 0 --flops 360e6:400e6
 
-Each subcommand lives in its own ``add_<name>_parser`` function; bad input is one line
+``run`` samples, trains and records models (:mod:`regnet_tutorial.sweep.run_command`). Each
+subcommand lives in its own ``add_<name>_parser`` function; bad input is one line
 ``error: ...`` on stderr and exit status 2.
 """
 
@@ -15,33 +16,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from ..cli import int_at_least, is_main_process, project_errors, run_main
-from ..design_space import DesignSpaceError
+from ..util.cli import flops_band, int_at_least, run_subcommand
+from .run_command import add_run_parser
 from .spaces import DEFAULT_FLOPS, SKELETONS, SPACES, SamplerConfig, iter_samples, sample_to_json
-from .run_command import RUN_ERRORS, add_run_parser
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage block, main process only) and exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        if is_main_process():
-            print(f"error: {message}", file=sys.stderr, flush=True)
-        sys.exit(2)
-
-
-def parse_band(text: str) -> tuple[float, float]:
-    """``"360e6:400e6"`` -> ``(360e6, 400e6)``; anything else is a one-line error."""
-    parts = text.split(":")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        lo, hi = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"flops band {text!r} is invalid: give LOW:HIGH multiply-adds, e.g. 360e6:400e6."
-        ) from None
-    return lo, hi
 
 
 def add_sample_parser(commands: argparse._SubParsersAction) -> None:
@@ -51,7 +28,7 @@ def add_sample_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int_at_least(1), required=True, help="number of samples")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the stream (default 0)")
     lo, hi = DEFAULT_FLOPS
-    p.add_argument("--flops", type=parse_band, default=DEFAULT_FLOPS,
+    p.add_argument("--flops", type=flops_band, default=DEFAULT_FLOPS,
                    help=f"complexity band LOW:HIGH in multiply-adds (default {lo:g}:{hi:g})")
     p.add_argument("--resolution", type=int_at_least(1), default=224, help="input side in pixels (default 224)")
     p.add_argument("--skeleton", choices=sorted(SKELETONS), default="imagenet",
@@ -63,6 +40,7 @@ def add_sample_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> None:
+    """Print ``args.n`` samples of ``args.space``, one JSON line each."""
     config = SamplerConfig(
         flops=args.flops, resolution=args.resolution, skeleton=args.skeleton, stages=args.stages,
         num_classes=args.num_classes, in_channels=args.in_channels,
@@ -76,19 +54,9 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_sample_parser
 """One function per subcommand; each registers its parser and sets ``func``."""
 
 
-def _run(argv: Sequence[str] | None) -> int:
-    parser = _Parser(prog="python -m regnet_tutorial.sweep", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in PARSERS:
-        add(commands)
-    args = parser.parse_args(argv)
-    args.func(args)
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; the project's errors (bad space, band, count, ...) become one line."""
-    return run_main(_run, argv, errors=(*project_errors(), DesignSpaceError, *RUN_ERRORS))
+    return run_subcommand("python -m regnet_tutorial.sweep", __doc__.splitlines()[0], PARSERS, argv)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
+from ..errors import RegNetTutorialError
+from ..util.atomic import write_text_atomic
 
 
-class ResultsFileError(RuntimeError):
+class ResultsFileError(RegNetTutorialError, RuntimeError):
     """The results file is locked by another sweep or does not hold sweep results."""
 
 

@@ -13,63 +13,39 @@ from __future__ import annotations
 
 import argparse
 
-from .data import DATASETS, IMAGE_FOLDER_RESOLUTION, SweepDataError
-from .results_file import ResultsFileError
+from ..util.cli import flops_band, int_at_least
+from .images import DATASETS, IMAGE_FOLDER_RESOLUTION
 from .runner import SweepError, SweepPlan, TrainSettings, parse_spaces, run_sweep
 from .spaces import SPACES, SamplerConfig, sample_space, spec_from_sample
 
 SMALL_FLOPS: tuple[float, float] = (2e6, 4e6)
 """The default band for the small skeleton at 28 px: 2-4 MF, ~3 s per model on one CPU core."""
 
-RUN_ERRORS: tuple[type[BaseException], ...] = (SweepError, SweepDataError, ResultsFileError)
-"""Bad input to ``run``: reported as one ``error:`` line."""
-
-
-def _band(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(x) for x in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"flops band {text!r} is invalid: give LOW:HIGH, e.g. 2e6:4e6.") from None
-    return lo, hi
-
-
-def _int(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} is invalid: give an integer >= {minimum}.")
-        return value
-    return parse
-
-
 def add_run_parser(commands: argparse._SubParsersAction) -> None:
     """The ``run`` subcommand: sample, train briefly, append one result line per model."""
     d = TrainSettings()
     p = commands.add_parser("run", help="sample models, train each briefly, append one result line per model")
     p.add_argument("--spaces", required=True, help=f"comma-separated, any of {', '.join(SPACES)}")
-    p.add_argument("--n", type=_int(1), required=True, help="models per space")
-    p.add_argument("--seed", type=_int(0), default=0, help="sweep seed: fixes the samples and each model's training")
-    p.add_argument("--flops", type=_band, default=SMALL_FLOPS,
+    p.add_argument("--n", type=int_at_least(1), required=True, help="models per space")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="sweep seed: fixes the samples and each model's training")
+    p.add_argument("--flops", type=flops_band, default=SMALL_FLOPS,
                    help="complexity band LOW:HIGH in multiply-adds at the dataset's resolution (default 2e6:4e6)")
-    p.add_argument("--stages", type=_int(1), default=4, help="stages of the small skeleton, 1-4 (default 4)")
-    p.add_argument("--replicate", type=_int(0), default=0,
+    p.add_argument("--stages", type=int_at_least(1), default=4, help="stages of the small skeleton, 1-4 (default 4)")
+    p.add_argument("--replicate", type=int_at_least(0), default=0,
                    help="train the same models again from another training seed (0: the first run; default 0)")
     p.add_argument("--out", required=True, help="results file (JSON lines); an existing one is resumed")
     p.add_argument("--dataset", choices=DATASETS, default=d.dataset)
     p.add_argument("--data-dir", default=None, help="folder of the dataset (default: the Debian package's)")
     p.add_argument("--download", action="store_true", help="download the dataset with torchvision if missing")
-    p.add_argument("--resolution", type=_int(8), default=None,
+    p.add_argument("--resolution", type=int_at_least(8), default=None,
                    help=f"image side for --dataset imagefolder (default {IMAGE_FOLDER_RESOLUTION})")
-    p.add_argument("--train-images", type=_int(1), default=d.train_images)
-    p.add_argument("--val-images", type=_int(1), default=d.val_images)
-    p.add_argument("--epochs", type=_int(1), default=d.epochs)
-    p.add_argument("--batch-size", type=_int(1), default=d.batch_size)
+    p.add_argument("--train-images", type=int_at_least(1), default=d.train_images)
+    p.add_argument("--val-images", type=int_at_least(1), default=d.val_images)
+    p.add_argument("--epochs", type=int_at_least(1), default=d.epochs)
+    p.add_argument("--batch-size", type=int_at_least(1), default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of the cosine schedule")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--precise-bn-images", type=_int(0), default=d.precise_bn_images)
+    p.add_argument("--precise-bn-images", type=int_at_least(0), default=d.precise_bn_images)
     p.add_argument("--channels-last", action="store_true",
                    help="train in the channels-last memory format (faster on CPUs; results differ in the last digits)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is available")

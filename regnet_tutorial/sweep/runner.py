@@ -25,14 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from ..anynet import AnyNet
-from ..env import git_commit, package_versions, seed_everything
-from ..schedule import lr_at
-from ..training import precise_bn
-from .data import DATASETS, ImageSet, load_dataset
+from ..errors import RegNetTutorialError
+from ..train.averaging import precise_bn
+from ..train.schedule import lr_at
+from ..util.env import git_commit, package_versions, seed_everything
+from .images import DATASETS, ImageSet, load_dataset
 from .results_file import ResultsFile, ResultsFileError, result_key
 
 
-class SweepError(ValueError):
+class SweepError(RegNetTutorialError, ValueError):
     """An invalid sweep setting: the message names it and the allowed values."""
 
 

@@ -27,7 +27,7 @@ warmup; the cosine decay is Loshchilov and Hutter's (2017). In the middle of tra
 per-step cosine sits several percent above the per-epoch ones (8% at epoch 50 of 100), because
 it starts after the warmup. Every schedule reaches 0 at ``s = T``, the state *after* the last step.
 
-``python -m regnet_tutorial.schedule CONFIG --steps-per-epoch N`` prints the rate of every
+``python -m regnet_tutorial.train schedule CONFIG --steps-per-epoch N`` prints the rate of every
 optimizer step of a recipe as CSV (``step,epoch,lr``).
 
 Using it with Accelerate
@@ -47,16 +47,13 @@ would run ``num_processes`` times too fast and end off zero. Instead:
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-import argparse
-import sys
-import typing
-
-from .recipe import PAPER_NUM_GPUS, ConfigError, ResolvedRecipe, ScheduleName, load_config, resolve_recipe
+from .recipe import PAPER_NUM_GPUS, ResolvedRecipe, ScheduleName, load_config, resolve_recipe
 
 SCHEDULES: tuple[str, ...] = typing.get_args(ScheduleName)
 """The schedule names, as the config key ``schedule`` accepts them."""
@@ -211,30 +208,3 @@ def schedule_csv(config: str | None, steps_per_epoch: int, overrides: typing.Seq
                          resolved.lr, cfg.warmup_factor)
         rows.append(f"{step},{step // resolved.steps_per_epoch},{lr:.10g}")
     return "\n".join(rows) + "\n"
-
-
-def main(argv: typing.Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m regnet_tutorial.schedule",
-        description="Print the learning rate of every optimizer step of a recipe as CSV (step,epoch,lr).",
-    )
-    parser.add_argument("config", nargs="?", help="a recipe YAML (configs/*.yaml); default: the paper's recipe")
-    parser.add_argument("--steps-per-epoch", type=int, required=True, help="optimizer steps per epoch")
-    parser.add_argument("--num-processes", type=int, default=PAPER_NUM_GPUS,
-                        help=f"processes (GPUs) of the run; the lr scales with the total batch (default: "
-                             f"{PAPER_NUM_GPUS}, the paper's)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set schedule=per_step (repeatable)")
-    args = parser.parse_args(argv)
-    for flag, value in (("--steps-per-epoch", args.steps_per_epoch), ("--num-processes", args.num_processes)):
-        if value < 1:
-            parser.error(f"{flag}={value} is invalid: it must be an integer >= 1.")
-    try:
-        sys.stdout.write(schedule_csv(args.config, args.steps_per_epoch, args.overrides, args.num_processes))
-    except (ConfigError, ValueError) as err:
-        parser.exit(2, f"error: {err}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

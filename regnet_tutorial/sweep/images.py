@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import RegNetTutorialError
+
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where the Debian package ``dataset-fashion-mnist`` installs the IDX files."""
 
@@ -40,7 +42,7 @@ IMAGE_FOLDER_RESOLUTION = 32
 _IDX_UBYTE = 0x08
 
 
-class SweepDataError(ValueError):
+class SweepDataError(RegNetTutorialError, ValueError):
     """The dataset is missing or unreadable: the message names the path and how to get it."""
 
 
@@ -245,7 +247,7 @@ def load_image_folder(
     or any such folder), drawn by a generator seeded with ``seed``, resized (short side to
     ``resolution * 256 / 224``) and centre-cropped to ``resolution``, as the paper evaluates.
     Only the drawn images are decoded, so a few thousand images of ImageNet load in seconds."""
-    from ..data import DataError, eval_transform, load_split
+    from ..train.loaders import DataError, eval_transform, load_split
 
     if root is None:
         raise SweepDataError(

@@ -20,14 +20,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .atomic import atomic_path
+from ..errors import RegNetTutorialError
+from ..util.atomic import atomic_path
 
 EXPECTED = (
     "a PyTorch checkpoint written by torch.save (.pth, .pt, .pyth) or a .safetensors file"
 )
 
 
-class CheckpointFormatError(ValueError):
+class CheckpointFormatError(RegNetTutorialError, ValueError):
     """A file or object that is not a usable checkpoint (corrupt, wrong kind, unsafe, ...)."""
 
 

@@ -1,7 +1,7 @@
 """The model zoo: every registered RegNet with its design-space point, our complexity count
 and the published numbers for it, each with its source.
 
-Run ``python -m regnet_tutorial.zoo [--format markdown|csv] [--resolution N] [--columns summary|all]``
+Run ``python -m regnet_tutorial.weights zoo [--format markdown|csv] [--resolution N] [--columns summary|all]``
 to print it. The markdown view shows a readable summary by default, with each published
 number's source listed once below the table; ``--columns all`` (the csv default) has every column.
 Our columns (``params_m``, ``flops_g``, ``acts_m``) are computed from the spec at the
@@ -21,15 +21,12 @@ the ``*_tv`` models.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import sys
 from collections.abc import Sequence
 
-from .cli import int_at_least
-from .complexity import model_complexity
-from .models import MODEL_CARDS, ModelCard
+from ..complexity import model_complexity
+from ..models import MODEL_CARDS, ModelCard
 from .published import (
     MmclsRow,
     PyclsRow,
@@ -231,39 +228,3 @@ def format_markdown(table: list[dict[str, object]], columns: Sequence[str] = COL
         lines += ["", "Sources of the published numbers:", ""]
         lines += [f"[{n}] {source}" for source, n in footnotes.items()]
     return "\n".join(lines) + "\n"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface of ``python -m regnet_tutorial.zoo``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m regnet_tutorial.zoo",
-        description="Print every registered RegNet with its complexity and published numbers.",
-    )
-    parser.add_argument(
-        "--format", choices=FORMATS, default="markdown", help="output format (default: markdown)"
-    )
-    parser.add_argument(
-        "--resolution", type=int_at_least(1), default=224,
-        help="input side in pixels for our params/flops/acts (default: 224)",
-    )
-    parser.add_argument(
-        "--columns", choices=COLUMN_SETS, default=None,
-        help="summary (the markdown default) or all (the csv default; csv always has all)",
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the zoo table; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    table = zoo_table(args.resolution)
-    if args.format == "csv":
-        text = format_csv(table)
-    else:
-        text = format_markdown(table, COLUMNS if args.columns == "all" else SUMMARY_COLUMNS)
-    sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

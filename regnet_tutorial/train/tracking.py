@@ -1,119 +1,22 @@
-"""Small pieces the training loop of chapter 05 calls that are not the tutorial's subject.
-
-A CSV tracker for Accelerate, the exponential moving average of the weights, precise
-BatchNorm statistics, per-sample seeded augmentation (so that a resumed run sees the
-same augmented images), a throughput meter and the run metadata written with each run.
-"""
+"""What a training run records: a CSV tracker for Accelerate, the metrics CSV (read, truncate on
+resume), progress lines for logs, a throughput meter and the run metadata written with each run."""
 
 from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
-import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate.tracking import GeneralTracker
-from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import Dataset, Subset
 
-from .atomic import write_text_atomic
-from .env import environment_info, git_commit
-
-
-# --- per-sample seeded augmentation ------------------------------------------------------------
-
-class SeededAugmentation(Dataset):
-    """Wraps a map-style dataset so that sample ``i`` of epoch ``e`` is drawn with the random
-    state ``seed(base_seed, e, i)``: the augmentation is a pure function of (seed, epoch, index).
-
-    Why: a DataLoader draws a worker seed from the global RNG when an epoch starts and loads
-    one batch ahead, so the global random state saved in a checkpoint mid-epoch does not
-    reproduce the next batches' crops. With this wrapper a resumed run (which skips the
-    batches already seen) draws exactly the crops the uninterrupted run drew, for any
-    number of workers or processes. The epoch lives in shared memory so that persistent
-    DataLoader workers see :meth:`set_epoch`.
-    """
-
-    def __init__(self, dataset: Dataset, base_seed: int) -> None:
-        self.dataset = dataset
-        self.base_seed = int(base_seed)
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose random draws the next samples use."""
-        self._epoch.fill_(int(epoch))
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> Any:
-        epoch = int(self._epoch.item())
-        seed = (self.base_seed * 1_000_003 + epoch) * 100_000_007 + int(index)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed % (2**63))
-            return self.dataset[index]
-
-    def __getattr__(self, name: str) -> Any:  # expose .classes, .samples, ... of the wrapped set
-        if name == "dataset":
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-
-def random_subset(dataset: Dataset, count: int, seed: int) -> Subset:
-    """``count`` samples of ``dataset`` drawn without replacement by a generator seeded with ``seed``."""
-    generator = torch.Generator().manual_seed(int(seed) % (2**63))
-    order = torch.randperm(len(dataset), generator=generator)[: min(count, len(dataset))]  # type: ignore[arg-type]
-    return Subset(dataset, order.tolist())
-
-
-# --- exponential moving average and precise BN --------------------------------------------------
-
-def build_ema(model: nn.Module, decay: float) -> AveragedModel:
-    """An exponential moving average of ``model``'s parameters and buffers:
-    ``ema = decay * ema + (1 - decay) * weights`` after every optimizer step."""
-    if not 0.0 < decay < 1.0:
-        raise ValueError(f"ema_decay={decay!r} must lie in (0, 1), e.g. 0.9999; use 0 to switch EMA off.")
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-
-@torch.no_grad()
-def precise_bn(model: nn.Module, batches: Iterable[Any], num_batches: int, accelerator: Any = None) -> int:
-    """Recompute every BatchNorm's running mean and variance as the plain average over
-    ``num_batches`` training batches (pycls ``compute_precise_bn_stats``), averaged over all
-    processes when ``accelerator`` is given. Returns the number of batches used.
-
-    The model is left in the train/eval mode it was in.
-    """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns or num_batches <= 0:
-        return 0
-    momenta = {bn: bn.momentum for bn in bns}
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative moving average = plain mean over the batches
-    was_training = model.training
-    model.train()
-    used = 0
-    for batch in itertools.islice(batches, num_batches):
-        images = batch[0] if isinstance(batch, (list, tuple)) else batch
-        model(images)
-        used += 1
-    for bn in bns:
-        bn.momentum = momenta[bn]
-        if accelerator is not None and accelerator.num_processes > 1:
-            bn.running_mean.copy_(accelerator.reduce(bn.running_mean, reduction="mean"))
-            bn.running_var.copy_(accelerator.reduce(bn.running_var, reduction="mean"))
-    model.train(was_training)
-    return used
-
+from ..util.atomic import write_text_atomic
+from ..util.env import environment_info, git_commit
 
 # --- logging ------------------------------------------------------------------------------------
 
@@ -269,18 +172,3 @@ def run_metadata(accelerator: Any, extra: Mapping[str, Any] | None = None) -> di
     }
     meta.update(extra or {})
     return meta
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)

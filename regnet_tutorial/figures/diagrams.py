@@ -13,8 +13,8 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .models import get_card
-from .plotting import use_tutorial_style
+from ..models import get_card
+from .style import use_tutorial_style
 
 _COLORS = {"stem": "#dbe9f6", "stage": "#fde9c9", "head": "#dff2dc", "conv": "#e8e8f4",
            "se": "#f8dada", "op": "#ffffff"}

@@ -1,14 +1,13 @@
 """Export the scripts users launch from the chapter notebooks that build them.
 
 Code cells tagged ``export`` are concatenated, in notebook order, into a script; every
-other cell (demos, plots) stays in the notebook. ``python -m regnet_tutorial.export``
+other cell (demos, plots) stays in the notebook. ``python -m regnet_tutorial.util.export``
 (``make scripts``) rewrites ``scripts/``; ``--check`` writes nothing and exits with status 1
 and a diff when a committed script differs from what its notebook exports.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
 import sys
@@ -16,10 +15,12 @@ from pathlib import Path
 
 import nbformat
 
+from ..errors import RegNetTutorialError
 from .atomic import write_text_atomic
+from .cli import ArgumentParser, run_main
 
 EXPORT_TAG = "export"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPORTS: dict[str, str] = {
     "scripts/train.py": "notebooks/05_training_with_accelerate.ipynb",
     "scripts/evaluate.py": "notebooks/06_evaluation.ipynb",
@@ -29,7 +30,7 @@ EXPORTS: dict[str, str] = {
 _FOOTER = '\n\n\nif __name__ == "__main__":\n    main()\n'
 
 
-class ExportError(ValueError):
+class ExportError(RegNetTutorialError, ValueError):
     """A notebook cannot be exported (no tagged cells, notebook-only syntax in a tagged cell)."""
 
 
@@ -55,7 +56,7 @@ def exported_source(notebook: str | os.PathLike, display_name: str | None = None
         raise ExportError(f"{notebook}: no exported cell defines main(); the script calls main().")
     name = display_name or notebook.name
     header = (
-        f"# Generated from {name} by `make scripts` (python -m regnet_tutorial.export); do not edit.\n"
+        f"# Generated from {name} by `make scripts` (python -m regnet_tutorial.util.export); do not edit.\n"
         "# Change the notebook's cells tagged 'export' instead, then run `make scripts`.\n"
     )
     return header + "\n\n\n".join(source for _, source in cells) + _FOOTER  # PEP 8: two blank lines
@@ -83,7 +84,11 @@ def export_all(root: str | os.PathLike = REPO_ROOT, check: bool = False) -> list
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: regenerate ``scripts/`` or, with ``--check``, report drift."""
-    parser = argparse.ArgumentParser(description="Export scripts/ from the chapter notebooks.")
+    return run_main(_export, argv)
+
+
+def _export(argv: list[str] | None) -> int:
+    parser = ArgumentParser(prog="python -m regnet_tutorial.util.export", description="Export scripts/ from the chapter notebooks.")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if a script is stale")
     parser.add_argument("--root", default=str(REPO_ROOT), help="repository root (default: this checkout)")
     args = parser.parse_args(argv)

@@ -5,12 +5,11 @@ image draws a random phase (position), frequency, brightness and pixel noise. A 
 CNN separates the classes within a couple of epochs, yet the images still go through
 the real JPEG / ``ImageFolder`` / augmentation path that ImageNet uses.
 
-Command line: ``python -m regnet_tutorial.tiny_dataset OUT_DIR [--num-classes 4 ...]``.
+Command line: ``python -m regnet_tutorial.train synthetic OUT_DIR [--num-classes 4 ...]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import colorsys
 import math
 from pathlib import Path
@@ -82,24 +81,3 @@ def make_tiny_dataset(
                     folder / f"{_class_name(c)}_{i:05d}.JPEG", "JPEG", quality=JPEG_QUALITY
                 )
     return root
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point: write the tiny dataset to OUT_DIR."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write root/train and root/val into")
-    parser.add_argument("--num-classes", type=int, default=4)
-    parser.add_argument("--train-per-class", type=int, default=40)
-    parser.add_argument("--val-per-class", type=int, default=10)
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    root = make_tiny_dataset(
-        args.out_dir, args.num_classes, args.train_per_class, args.val_per_class, args.image_size, args.seed
-    )
-    total = args.num_classes * (args.train_per_class + args.val_per_class)
-    print(f"Wrote {total} JPEG images of {args.num_classes} classes to {root} (train/ and val/).")
-
-
-if __name__ == "__main__":
-    main()

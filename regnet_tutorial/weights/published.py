@@ -3,10 +3,10 @@
 Three sources, all readable offline:
 
 * **pycls** (the paper's code): the RegNetX/RegNetY tables of its ``MODEL_ZOO.md``,
-  shipped as ``regnet_tutorial/published_data/pycls_model_zoo.csv`` with the values as printed
+  shipped as ``regnet_tutorial/weights/published_data/pycls_model_zoo.csv`` with the values as printed
   (flops in billions of multiply-adds, params and acts in millions, top-1 error).
 * **mmclassification** (OpenMMLab): the results table of ``configs/regnet/README.md``,
-  shipped verbatim as ``regnet_tutorial/published_data/mmcls_regnet_README.md``. Params and flops
+  shipped verbatim as ``regnet_tutorial/weights/published_data/mmcls_regnet_README.md``. Params and flops
   are kept as the printed strings, so their precision is the printed number of decimals.
   Rows marked ``*`` are the paper's own (pycls) weights converted and re-evaluated.
   mmcls counts flops with mmcv's ``get_model_complexity_info`` on the feature extractor
@@ -27,7 +27,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from .models import MODEL_CARDS, get_card
+from ..errors import RegNetTutorialError
+from ..models import MODEL_CARDS, get_card
 
 MMCLS_README_URL = "https://github.com/open-mmlab/mmclassification/blob/master/configs/regnet/README.md"
 MMCLS_README_FILE = "published_data/mmcls_regnet_README.md"
@@ -43,7 +44,7 @@ _LINK = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<url>[^)\s]+)\)")
 _CELL_SEPARATOR = re.compile(r"(?<!\\)\|")  # "\|" inside a cell is an escaped bar
 
 
-class PublishedTableError(ValueError):
+class PublishedTableError(RegNetTutorialError, ValueError):
     """A published table could not be read: the message names the file, line and problem."""
 
 
@@ -218,7 +219,7 @@ def mmcls_convention_flops(name: str, resolution: int = 224) -> int:
         warnings.filterwarnings("ignore", message="IProgress not found")
         from ptflops import get_model_complexity_info
 
-    from .models import create_model
+    from ..models import create_model
 
     with torch.device("meta"):
         model = create_model(name).eval()

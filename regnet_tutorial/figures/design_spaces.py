@@ -1,6 +1,6 @@
 """Figures of design-space analysis: error EDFs, bootstrap trends, error against complexity.
 
-Built like :mod:`regnet_tutorial.plotting`: a fixed style and matplotlib's object-oriented
+Built like :mod:`regnet_tutorial.figures.style`: a fixed style and matplotlib's object-oriented
 ``Figure`` (a notebook shows a returned figure by ending a cell with it).
 """
 
@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..plotting import use_tutorial_style
-from .analysis import SHORT_NAMES, BootstrapResult, bootstrap_best, edf_curve, edf_label
+from ..sweep.analysis import SHORT_NAMES, BootstrapResult, bootstrap_best, edf_curve, edf_label
+from .style import use_tutorial_style
 
 COMPLEXITY_AXES: tuple[tuple[str, str, float], ...] = (
     ("flops", "flops (M multiply-adds)", 1e6), ("params", "params (M)", 1e6), ("acts", "activations (M)", 1e6),

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .cli import CliError
+from ..util.cli import CliError
 
 LOCK_FILE = ".lock"
 

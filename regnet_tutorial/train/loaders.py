@@ -22,11 +22,13 @@ from typing import Any
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import tv_tensors
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
+
+from ..errors import RegNetTutorialError
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 """Per-channel mean of ImageNet in RGB order, for images scaled to [0, 1]."""
@@ -52,7 +54,7 @@ is overall brightness: as expected, the direction of largest variance in natural
 CORRUPT_EXAMPLES_SHOWN = 5
 
 
-class DataError(ValueError):
+class DataError(RegNetTutorialError, ValueError):
     """A problem with the dataset on disk: the message names the path and how to fix it."""
 
 
@@ -172,7 +174,7 @@ def _check_layout(root: Path, split: str) -> Path:
     if not root.is_dir():
         raise DataError(
             f"Data folder {root} does not exist. Point `data` at a folder laid out as {_LAYOUT}; "
-            "for a quick try, `python -m regnet_tutorial.tiny_dataset OUT_DIR` writes a small one."
+            "for a quick try, `python -m regnet_tutorial.train synthetic OUT_DIR` writes a small one."
         )
     split_dir = root / split
     if not split_dir.is_dir():
@@ -310,3 +312,49 @@ def build_dataloader(
         persistent_workers=num_workers > 0,
         drop_last=train if drop_last is None else drop_last,
     )
+
+
+# --- per-sample seeded augmentation and seeded subsets ---------------------------------------------
+
+class SeededAugmentation(Dataset):
+    """Wraps a map-style dataset so that sample ``i`` of epoch ``e`` is drawn with the random
+    state ``seed(base_seed, e, i)``: the augmentation is a pure function of (seed, epoch, index).
+
+    Why: a DataLoader draws a worker seed from the global RNG when an epoch starts and loads
+    one batch ahead, so the global random state saved in a checkpoint mid-epoch does not
+    reproduce the next batches' crops. With this wrapper a resumed run (which skips the
+    batches already seen) draws exactly the crops the uninterrupted run drew, for any
+    number of workers or processes. The epoch lives in shared memory so that persistent
+    DataLoader workers see :meth:`set_epoch`.
+    """
+
+    def __init__(self, dataset: Dataset, base_seed: int) -> None:
+        self.dataset = dataset
+        self.base_seed = int(base_seed)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws the next samples use."""
+        self._epoch.fill_(int(epoch))
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        epoch = int(self._epoch.item())
+        seed = (self.base_seed * 1_000_003 + epoch) * 100_000_007 + int(index)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed % (2**63))
+            return self.dataset[index]
+
+    def __getattr__(self, name: str) -> Any:  # expose .classes, .samples, ... of the wrapped set
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def random_subset(dataset: Dataset, count: int, seed: int) -> Subset:
+    """``count`` samples of ``dataset`` drawn without replacement by a generator seeded with ``seed``."""
+    generator = torch.Generator().manual_seed(int(seed) % (2**63))
+    order = torch.randperm(len(dataset), generator=generator)[: min(count, len(dataset))]  # type: ignore[arg-type]
+    return Subset(dataset, order.tolist())

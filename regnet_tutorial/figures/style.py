@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .design_space import RegNetParams, generate_stages, linear_widths, quantized_widths
+from ..design_space import RegNetParams, generate_stages, linear_widths, quantized_widths
 
 STAGE_ORDER = ("stem", "s1", "s2", "s3", "s4", "head")
 """The order in which per-stage breakdowns are drawn (paper, Figure 3, left to right)."""

@@ -44,8 +44,9 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 
-from .checkpoint_io import CheckpointFormatError, load_safetensors, save_safetensors
-from .training import write_json_atomic
+from ..errors import RegNetTutorialError
+from ..util.atomic import write_json_atomic
+from ..weights.files import CheckpointFormatError, load_safetensors, save_safetensors
 
 MARKER = "trainer_state.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -67,7 +68,7 @@ how many loader workers (augmentation is seeded per sample, so workers do not ch
 images). Every other key, the number of processes and the mixed precision change the result."""
 
 
-class ResumeError(FileNotFoundError):
+class ResumeError(RegNetTutorialError, FileNotFoundError):
     """``--resume`` points at something that is not a complete, readable checkpoint, or the
     run's settings differ from the checkpoint's."""
 

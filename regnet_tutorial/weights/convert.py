@@ -21,7 +21,7 @@ ImageNet per-colour statistics, listed blue first, so their normalised BGR image
 normalised RGB image with its channels reversed. Converting their weights therefore also reverses
 the stem convolution's input channels (``weight[:, [2, 1, 0]]``): the converted model takes this
 tutorial's RGB input, normalised with the RGB ImageNet mean and std
-(:data:`regnet_tutorial.data.IMAGENET_MEAN`, :data:`~regnet_tutorial.data.IMAGENET_STD`), and gives
+(:data:`regnet_tutorial.train.loaders.IMAGENET_MEAN`, :data:`~regnet_tutorial.train.loaders.IMAGENET_STD`), and gives
 what the original gives on the BGR image, ``ours(rgb) == upstream(bgr)`` up to float rounding.
 torchvision and timm train on RGB; their weights are only renamed.
 
@@ -41,7 +41,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .checkpoint_io import (
+from ..errors import RegNetTutorialError
+from ..models import MODEL_CARDS, create_model
+from .files import (
     CheckpointFormatError,
     _preview,
     load_safetensors,
@@ -49,7 +51,6 @@ from .checkpoint_io import (
     read_checkpoint,
     save_safetensors,
 )
-from .models import MODEL_CARDS, create_model
 
 Source = Literal["torchvision", "timm", "pycls", "mmcls", "regnet_tutorial"]
 
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(RegNetTutorialError, ValueError):
     """A state dict whose keys or shapes do not fit the model it is loaded into.
 
     ``missing``, ``unexpected`` and ``mismatched`` (key, checkpoint shape, model shape)
