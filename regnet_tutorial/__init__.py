@@ -1,23 +1,39 @@
-"""regnet_tutorial: an executable, reproducible tutorial of RegNet (Radosavovic et al., 2020)."""
+"""regnet_tutorial: an executable, reproducible tutorial of RegNet (Radosavovic et al., 2020).
 
-from .anynet import AnyNet, init_weights
-from .complexity import Complexity, model_complexity, stage_complexity
-from .design_space import (
-    ROUNDING_RULES,
-    DesignSpaceError,
-    RegNetParams,
-    StageSpec,
-    generate_stages,
-    make_compatible,
-    quantized_widths,
-)
-from .inference import fuse_for_inference
-from .models import MODEL_CARDS, ModelCard, create_model, get_card, list_models
+The names below are imported on first use (:pep:`562`), so that ``import regnet_tutorial`` and
+the design-space math (``design_space``, ``complexity``, ``models``, ``sweep.spaces``) do not
+import torch; building a network does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AnyNet", "Complexity", "DesignSpaceError", "MODEL_CARDS", "ModelCard", "ROUNDING_RULES", "RegNetParams",
-    "StageSpec", "create_model", "fuse_for_inference", "generate_stages", "get_card", "init_weights", "list_models",
-    "make_compatible", "model_complexity", "quantized_widths", "stage_complexity",
-]
+_EXPORTS: dict[str, str] = {
+    "AnyNet": "anynet", "init_weights": "anynet",
+    "Complexity": "complexity", "model_complexity": "complexity", "stage_complexity": "complexity",
+    "ROUNDING_RULES": "design_space", "DesignSpaceError": "design_space", "RegNetParams": "design_space",
+    "StageSpec": "design_space", "generate_stages": "design_space", "make_compatible": "design_space",
+    "quantized_widths": "design_space",
+    "RegNetTutorialError": "errors",
+    "fuse_for_inference": "inference",
+    "MODEL_CARDS": "models", "ModelCard": "models", "create_model": "models", "get_card": "models",
+    "list_models": "models",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -11,9 +11,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .anynet import AnyNet
 from .design_space import RegNetParams, RoundingRule, StageSpec, generate_stages
+
+if TYPE_CHECKING:
+    from .anynet import AnyNet
 
 SE_RATIO = 0.25
 """The RegNetY squeeze-and-excitation ratio (paper, Section 5)."""
@@ -128,5 +131,7 @@ def create_model(
     name: str, num_classes: int = 1000, in_channels: int = 3, zero_init_last_bn: bool = False
 ) -> AnyNet:
     """Build the named RegNet with random pycls-style initialisation (no weights are downloaded)."""
+    from .anynet import AnyNet  # torch is imported when a network is built, not with the registry
+
     card = get_card(name)
     return AnyNet(card.stages(), num_classes, in_channels, zero_init_last_bn)

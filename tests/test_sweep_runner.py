@@ -19,8 +19,9 @@ import torch
 from _train_helpers import REPO, VENV_BIN, cpu_env, free_port, launch_two_cpu_processes, run
 
 from regnet_tutorial.sweep.images import FASHION_MNIST_DIR, SweepDataError, fashion_mnist_mean_std, load_fashion_mnist
+from regnet_tutorial.sweep.plan import SweepError, TrainSettings
 from regnet_tutorial.sweep.results_file import ResultsFile, ResultsFileError, result_key
-from regnet_tutorial.sweep.runner import SweepError, TrainSettings, model_seed
+from regnet_tutorial.sweep.runner import model_seed
 from regnet_tutorial.sweep.spaces import SamplerConfig, sample_space
 
 HAVE_DATA = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists()

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import RegNetTutorialError
+from .plan import DATASETS, IMAGE_FOLDER_RESOLUTION
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where the Debian package ``dataset-fashion-mnist`` installs the IDX files."""
@@ -34,9 +35,6 @@ FASHION_MNIST_FILES = {
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-DATASETS = ("fashion_mnist", "cifar10", "imagefolder")
-IMAGE_FOLDER_RESOLUTION = 32
-"""The default side of images read from an ImageNet-layout folder (``--dataset imagefolder``)."""
 
 # IDX type codes (LeCun's format): only unsigned bytes occur in (Fashion-)MNIST.
 _IDX_UBYTE = 0x08

@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ..util.cli import flops_band, int_at_least
-from .images import DATASETS, IMAGE_FOLDER_RESOLUTION
-from .runner import SweepError, SweepPlan, TrainSettings, parse_spaces, run_sweep
+from .plan import DATASETS, IMAGE_FOLDER_RESOLUTION, SweepError, SweepPlan, TrainSettings, parse_spaces
 from .spaces import SPACES, SamplerConfig, sample_space, spec_from_sample
 
 SMALL_FLOPS: tuple[float, float] = (2e6, 4e6)
@@ -72,6 +71,8 @@ def run_run(args: argparse.Namespace) -> None:
         )
     plan = SweepPlan(spaces=spaces, n=args.n, seed=args.seed, flops=args.flops, train=settings,
                      sample_options=options, replicate=args.replicate)
+    from .runner import run_sweep  # imports torch: only when a sweep runs
+
     run_sweep(plan, args.out, sample_small, spec_from_sample, data_dir=args.data_dir, download=args.download,
               cpu=args.cpu, log_every_s=args.log_every)
 
