@@ -13,21 +13,26 @@ Speed targets live here, never in the unit tests.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 
 from regnet_tutorial.sweep.spaces import SPACES, SamplerConfig, sample_space
-from regnet_tutorial.util.cli import flops_band
+from regnet_tutorial.util.cli import ArgumentParser, flops_band, int_at_least, run_main
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Time the samplers; bad input is one ``error:`` line."""
+    run_main(time_sampling, argv)
+
+
+def time_sampling(argv: Sequence[str] | None = None) -> None:
+    """Print the seconds each space takes to draw ``--n`` models into the band."""
+    parser = ArgumentParser(prog="python benchmarks/sampling.py", description=__doc__.splitlines()[0])
     parser.add_argument("--space", nargs="+", default=list(SPACES), help="spaces to time (default: all)")
-    parser.add_argument("--n", type=int, default=500, help="models per space (default 500)")
+    parser.add_argument("--n", type=int_at_least(1), default=500, help="models per space (default 500)")
     parser.add_argument("--flops", type=flops_band, default=(360e6, 396e6), help="band LOW:HIGH (default 10%% wide)")
-    parser.add_argument("--resolution", type=int, default=224)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resolution", type=int_at_least(1), default=224)
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
     args = parser.parse_args(argv)
     config = SamplerConfig(flops=args.flops, resolution=args.resolution)
     lo, hi = args.flops

@@ -37,9 +37,11 @@ import torch
 from benchmarks import harness
 from benchmarks.harness import Contender, Timing
 from regnet_tutorial.complexity import model_complexity
+from regnet_tutorial.errors import UsageError
 from regnet_tutorial.figures.style import format_table
 from regnet_tutorial.models import MODEL_CARDS, get_card, list_models
 from regnet_tutorial.util.atomic import write_text_atomic
+from regnet_tutorial.util.cli import ArgumentParser, run_main
 from regnet_tutorial.util.env import environment_info, git_commit
 
 PYCLS_ZOO_URL = "https://github.com/facebookresearch/pycls/blob/main/MODEL_ZOO.md"
@@ -412,7 +414,7 @@ def run_scaling(args: argparse.Namespace, device: torch.device, peak: dict[str, 
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    common = argparse.ArgumentParser(add_help=False)
+    common = ArgumentParser(add_help=False)
     common.add_argument("--out", type=Path, default=Path("benchmarks/results/local"),
                         help="folder for NAME.csv and NAME.json (default: benchmarks/results/local)")
     common.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -435,7 +437,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     common.add_argument("--scaling-batch", type=int, default=8)
     common.add_argument("--scaling-rounds", type=int, default=None, help="default: --rounds")
     common.add_argument("--scaling-models", nargs="+", default=None, help="default: the paper's 24 models")
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     compare = sub.add_parser("compare", parents=[common], help="ours vs torchvision vs timm, any settings")
     compare.add_argument("--impls", nargs="+", choices=harness.IMPLS, default=list(harness.IMPLS))
@@ -462,10 +464,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
+    """Run one subcommand; returns what it measured (rows per suite). Bad input is one ``error:`` line."""
+    return run_main(measure, argv)
+
+
+def measure(argv: Sequence[str] | None = None) -> dict:
     """Run one subcommand; returns what it measured (rows per suite)."""
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu.")
+        raise UsageError("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu.")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     if args.threads is not None:

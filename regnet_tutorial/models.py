@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .design_space import RegNetParams, RoundingRule, StageSpec, generate_stages
+from .errors import RegNetTutorialError
 
 if TYPE_CHECKING:
     from .anynet import AnyNet
 
 SE_RATIO = 0.25
 """The RegNetY squeeze-and-excitation ratio (paper, Section 5)."""
+
+
+class UnknownModelError(RegNetTutorialError, KeyError):
+    """A model name that is not registered; the message names some that are."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ def get_card(name: str) -> ModelCard:
     key = name if name in MODEL_CARDS else _slug(name)
     if key not in MODEL_CARDS:
         close = [n for n in MODEL_CARDS if n.split("_")[0] == key.split("_")[0]][:6]
-        raise KeyError(
+        raise UnknownModelError(
             f"Unknown model {name!r}. Known models: list_models() gives all {len(MODEL_CARDS)}; "
             f"for example {close or list(MODEL_CARDS)[:6]}."
         )

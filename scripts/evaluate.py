@@ -10,7 +10,6 @@
 A run's own checkpoint is evaluated at the run's resolution (its config.yaml), any other at the
 paper's 256/224. The script is built in notebooks/06_evaluation.ipynb.
 """
-import argparse
 import json
 import os
 from pathlib import Path
@@ -22,7 +21,7 @@ from regnet_tutorial.train.evaluation import evaluate
 from regnet_tutorial.train.loaders import DataError, build_dataloader, eval_transform, load_split
 from regnet_tutorial.train.recipe import load_config
 from regnet_tutorial.util.atomic import write_text_atomic
-from regnet_tutorial.util.cli import CliError, run_main
+from regnet_tutorial.util.cli import ArgumentParser, CliError, int_at_least, run_main
 from regnet_tutorial.weights.convert import load_checkpoint_file, load_state_dict_strict
 
 SOURCES = ("regnet_tutorial", "torchvision", "timm", "pycls", "mmcls")
@@ -76,10 +75,10 @@ def run_settings(args, weights):
 
 def mixed_precision_setting(flag):
     """The precision to evaluate in: the launcher's (accelerate launch --mixed_precision or the saved
-    accelerate config, both passed as ACCELERATE_MIXED_PRECISION), else --mixed_precision, else "no"."""
+    accelerate config, both passed as ACCELERATE_MIXED_PRECISION), else --mixed-precision, else "no"."""
     launcher = os.environ.get("ACCELERATE_MIXED_PRECISION")
     if flag is not None and launcher is not None and flag != launcher:
-        raise CliError(f"--mixed_precision {flag} conflicts with the launcher's mixed precision {launcher!r} "
+        raise CliError(f"--mixed-precision {flag} conflicts with the launcher's mixed precision {launcher!r} "
                        "(accelerate launch --mixed_precision, or the saved accelerate config): give it once, "
                        "to the launcher.")
     return launcher or flag or "no"
@@ -87,19 +86,19 @@ def mixed_precision_setting(flag):
 
 def parse_args(argv=None):
     """The command line; --model, --resize and --crop default to the run's own settings."""
-    parser = argparse.ArgumentParser(description="Evaluate a RegNet checkpoint (single centre crop).")
+    parser = ArgumentParser(description="Evaluate a RegNet checkpoint (single centre crop).")
     parser.add_argument("--checkpoint", required=True, help="weights file, run folder or checkpoint folder")
     parser.add_argument("--model", help="registered model name, e.g. regnetx_400mf (default: the run's)")
     parser.add_argument("--source", default="regnet_tutorial", choices=SOURCES, help="layout of the weights")
     parser.add_argument("--data", required=True, help="folder holding <split>/<class>/*.JPEG")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--batch_size", type=int, default=100, help="images per process")
-    parser.add_argument("--num_workers", type=int, default=4)
-    parser.add_argument("--resize", type=int, help="short side before the crop (default: the run's, else 256)")
-    parser.add_argument("--crop", type=int, help="centre crop (default: the run's crop_size, else 224)")
-    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"],
+    parser.add_argument("--batch-size", type=int_at_least(1), default=100, help="images per process")
+    parser.add_argument("--num-workers", type=int_at_least(0), default=4)
+    parser.add_argument("--resize", type=int_at_least(1), help="short side before the crop (default: the run's, else 256)")
+    parser.add_argument("--crop", type=int_at_least(1), help="centre crop (default: the run's crop_size, else 224)")
+    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
                         help="without a launcher only (default: the launcher's setting, else no)")
-    parser.add_argument("--output_json", help="also write the metrics to this file")
+    parser.add_argument("--output-json", help="also write the metrics to this file")
     return parser.parse_args(argv)
 
 
@@ -110,7 +109,7 @@ def evaluate_checkpoint(argv=None):
     weights = weights_file(args.checkpoint)
     model_name, resize, crop, origin = run_settings(args, weights)
     if args.output_json and not Path(args.output_json).resolve().parent.is_dir():
-        raise CliError(f"--output_json {args.output_json}: its folder does not exist; create it first.")
+        raise CliError(f"--output-json {args.output_json}: its folder does not exist; create it first.")
     val_set = load_split(args.data, args.split, eval_transform(resize, crop))
     state_dict = load_checkpoint_file(weights, args.source)
     num_classes = state_dict["head.fc.weight"].shape[0] if "head.fc.weight" in state_dict else 1000

@@ -9,7 +9,6 @@
 
 The loop is built step by step in notebooks/05_training_with_accelerate.ipynb.
 """
-import argparse
 import contextlib
 import dataclasses
 import os
@@ -49,7 +48,7 @@ from regnet_tutorial.train.tracking import (
     truncate_metrics_csv,
 )
 from regnet_tutorial.util.atomic import write_json_atomic
-from regnet_tutorial.util.cli import CliError, is_main_process, run_main
+from regnet_tutorial.util.cli import ArgumentParser, CliError, int_at_least, is_main_process, run_main
 from regnet_tutorial.util.env import seed_everything
 from regnet_tutorial.weights.files import save_safetensors
 
@@ -57,19 +56,19 @@ from regnet_tutorial.weights.files import save_safetensors
 def parse_args(argv=None):
     """The run's TrainConfig (the recipe file, then key=value overrides, then the flags) and the
     command line's other options."""
-    parser = argparse.ArgumentParser(description="Train a RegNet with the paper's recipe.")
+    parser = ArgumentParser(description="Train a RegNet with the paper's recipe.")
     parser.add_argument("--config", required=True, help="recipe file, e.g. configs/regnetx_400mf.yaml")
     parser.add_argument("--data", help="folder with train/<class>/*.JPEG and val/<class>/*.JPEG")
-    parser.add_argument("--output_dir", help="checkpoints, logs and the resolved config go here")
+    parser.add_argument("--output-dir", help="checkpoints, logs and the resolved config go here")
     parser.add_argument("--resume", help="'auto' (newest complete checkpoint in output_dir) or a checkpoint folder")
-    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"],
+    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
                         help="default: the launcher's (accelerate launch --mixed_precision, accelerate config)")
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    parser.add_argument("--channels_last", action="store_true", default=None, help="NHWC memory format")
-    parser.add_argument("--allow_config_change", action="store_true",
+    parser.add_argument("--channels-last", action="store_true", default=None, help="NHWC memory format")
+    parser.add_argument("--allow-config-change", action="store_true",
                         help="resume although settings that change the result differ (recorded in run.json)")
-    parser.add_argument("--check_data", action="store_true", help="first decode every image; list all bad ones")
-    parser.add_argument("--progress_every", type=int, default=100, metavar="N",
+    parser.add_argument("--check-data", action="store_true", help="first decode every image; list all bad ones")
+    parser.add_argument("--progress-every", type=int_at_least(0), default=100, metavar="N",
                         help="when the output is not a terminal, a progress line every N steps (0: none)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="any config key, e.g. epochs=2")
     args = parser.parse_intermixed_args(argv)  # key=value overrides may come before or after flags
@@ -79,12 +78,12 @@ def parse_args(argv=None):
 
 
 def launcher_precision(cfg):
-    """The mixed precision to ask Accelerate for: the config's (or --mixed_precision's) if given, else
+    """The mixed precision to ask Accelerate for: the config's (or --mixed-precision's) if given, else
     None, which makes Accelerate use the launcher's setting. Both given and different: an error."""
     launcher = os.environ.get("ACCELERATE_MIXED_PRECISION")  # set by accelerate launch
     if cfg.mixed_precision and launcher and launcher != cfg.mixed_precision:
         raise ConfigError(
-            f"mixed_precision={cfg.mixed_precision} (config or --mixed_precision) conflicts with the launcher's "
+            f"mixed_precision={cfg.mixed_precision} (config or --mixed-precision) conflicts with the launcher's "
             f"{launcher} (accelerate launch --mixed_precision, or accelerate config). Set it in one place: "
             f"pass --mixed_precision {cfg.mixed_precision} to accelerate launch and drop the script's value.")
     return cfg.mixed_precision
@@ -105,7 +104,7 @@ def build_data(cfg):
 
 
 def check_images(cfg, accelerator):
-    """--check_data: decode every train and val image (each process a share) and list all bad ones at once."""
+    """--check-data: decode every train and val image (each process a share) and list all bad ones at once."""
     paths = [path for split in (cfg.train_split, cfg.val_split) for path, _ in load_split(cfg.data, split, None).samples]
     mine = find_unreadable_images(paths[accelerator.process_index::accelerator.num_processes])
     bad = sorted(gather_object(mine)) if accelerator.num_processes > 1 else mine
@@ -234,7 +233,7 @@ def start(cfg, args):
                                       warn=accelerator.is_main_process)
     if resume_from is None and ckpt.list_checkpoints(out):
         raise CliError(f"{out} already holds checkpoints: pass --resume auto to continue that run, "
-                       "or choose another --output_dir.")
+                       "or choose another --output-dir.")
     settings = {**config_to_dict(cfg), "mixed_precision": accelerator.mixed_precision,
                 "num_processes": accelerator.num_processes}
     changes = []

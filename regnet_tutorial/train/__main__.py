@@ -63,7 +63,7 @@ def add_synthetic_parser(commands: argparse._SubParsersAction) -> None:
     """The ``synthetic`` subcommand: the tiny dataset of the CPU runs and the tests."""
     p = commands.add_parser("synthetic", help="write a tiny synthetic ImageNet look-alike (train/ and val/)")
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write root/train and root/val into")
-    p.add_argument("--num-classes", type=int_at_least(1), default=4)
+    p.add_argument("--num-classes", type=int_at_least(2), default=4)
     p.add_argument("--train-per-class", type=int_at_least(1), default=40)
     p.add_argument("--val-per-class", type=int_at_least(1), default=10)
     p.add_argument("--image-size", type=int_at_least(8), default=64)

@@ -66,6 +66,9 @@ def export_all(root: str | os.PathLike = REPO_ROOT, check: bool = False) -> list
     """Regenerate every script of :data:`EXPORTS` under ``root``; with ``check``, write nothing and
     return unified diffs of the scripts that differ (an empty list when all are current)."""
     root = Path(root)
+    missing = [notebook for notebook in EXPORTS.values() if not (root / notebook).is_file()]
+    if missing:
+        raise ExportError(f"{root} has no {missing[0]}: give --root the repository's root folder.")
     diffs = []
     for script, notebook in EXPORTS.items():
         expected = exported_source(root / notebook, display_name=notebook)
