@@ -240,6 +240,26 @@ def test_a_replicate_retrains_the_same_models_from_other_seeds_in_the_same_file(
     assert out.read_bytes() == before  # both replicates were done: nothing retrained
 
 
+@needs_data
+def test_rerun_reproduces_a_line_exactly_and_refuses_a_bad_line(tmp_path, capsys):
+    """`sweep rerun FILE --line K` re-trains line K from its record alone: same machine, same
+    kernels, one thread, so the error and the loss are bitwise the recorded ones."""
+    out = tmp_path / "results.jsonl"
+    assert cli(sweep_args(out, 1, "--replicate", "1"), capsys)[0] == 0
+    lines = read_lines(out)
+    from regnet_tutorial.sweep.__main__ import main
+
+    capsys.readouterr()
+    assert main(["rerun", str(out), "--line", "2"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    recorded = lines[1]
+    assert set(again) == set(recorded)  # the same format
+    for key in ("top1_error", "final_train_loss", "model_seed", "replicate", "settings", "widths", "depths"):
+        assert again[key] == recorded[key], key
+    status, err = cli(["rerun", str(out), "--line", "3"], capsys)
+    assert status == 2 and "--line 3 is out of range" in err and "2 lines" in err
+
+
 # --- several processes ----------------------------------------------------------------------------
 
 @needs_data

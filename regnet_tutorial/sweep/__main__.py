@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..util.cli import flops_band, int_at_least, run_subcommand
-from .run_command import add_run_parser
+from .run_command import add_rerun_parser, add_run_parser
 from .spaces import DEFAULT_FLOPS, SKELETONS, SPACES, SamplerConfig, iter_samples, sample_to_json
 
 
@@ -50,7 +50,7 @@ def run_sample(args: argparse.Namespace) -> None:
         print(sample_to_json(next(stream)), flush=True)
 
 
-PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_sample_parser, add_run_parser]
+PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_sample_parser, add_run_parser, add_rerun_parser]
 """One function per subcommand; each registers its parser and sets ``func``."""
 
 

@@ -12,6 +12,7 @@ Many GPUs (each process trains its own share of the models on its own GPU)::
 from __future__ import annotations
 
 import argparse
+import json
 
 from ..util.cli import flops_band, int_at_least
 from .plan import DATASETS, IMAGE_FOLDER_RESOLUTION, SweepError, SweepPlan, TrainSettings, parse_spaces
@@ -50,6 +51,24 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is available")
     p.add_argument("--log-every", type=float, default=60.0, help="seconds between progress lines off a terminal")
     p.set_defaults(func=run_run)
+
+
+def add_rerun_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``rerun`` subcommand: re-train one line of a results file with its recorded settings."""
+    p = commands.add_parser("rerun", help="re-train one result line with its recorded settings; print one JSON line")
+    p.add_argument("results", help="a results file written by `sweep run`")
+    p.add_argument("--line", type=int_at_least(1), required=True, help="the line to re-train (1-based)")
+    p.add_argument("--data-dir", default=None, help="folder of the dataset (default: the Debian package's)")
+    p.add_argument("--download", action="store_true", help="download the dataset with torchvision if missing")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even where a GPU is available")
+    p.set_defaults(func=run_rerun)
+
+
+def run_rerun(args: argparse.Namespace) -> None:
+    from .rerun import rerun
+
+    record = rerun(args.results, args.line, args.data_dir, args.download, args.cpu)
+    print(json.dumps(record, sort_keys=True, allow_nan=True), flush=True)
 
 
 def run_run(args: argparse.Namespace) -> None:

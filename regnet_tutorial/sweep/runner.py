@@ -162,6 +162,31 @@ class Progress:
             self.bar.close()
 
 
+def train_sample(
+    sample: dict[str, Any], spec_fn: SpecFn, settings: TrainSettings, seed: int, train: ImageSet, val: ImageSet,
+    device: torch.device | str,
+) -> TrainResult:
+    """Build ``sample``'s network, seeded with ``seed``, and train and score it with ``settings``."""
+    seed_everything(seed)
+    model = AnyNet(spec_fn(sample), num_classes=train.num_classes, in_channels=train.in_channels,
+                   zero_init_last_bn=settings.zero_init_last_bn)
+    return train_and_evaluate(model, train, val, settings, seed, device)
+
+
+def run_meta(device: torch.device, process_index: int = 0, num_processes: int = 1) -> dict[str, Any]:
+    """Where and with what a process trains: versions, commit, device, process and thread counts."""
+    return {"process_index": process_index, "num_processes": num_processes, "versions": _versions(),
+            "git_commit": git_commit(), "device": device_name(device), "torch_threads": torch.get_num_threads()}
+
+
+def result_record(
+    sample: dict[str, Any], result: TrainResult, replicate: int, seed: int, settings: dict[str, Any],
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """One line of a results file: the sample, what training gave, its seed and settings, and ``meta``."""
+    return {**sample, **asdict(result), "replicate": replicate, "model_seed": seed, "settings": settings, **meta}
+
+
 def run_sweep(
     plan: SweepPlan, out: str, sample_fn: SampleFn, spec_fn: SpecFn,
     data_dir: str | None = None, download: bool = False, cpu: bool = False, log_every_s: float = 60.0,
@@ -210,18 +235,12 @@ def run_sweep(
         samples = [s for group in zip(*per_space) for s in group]
         todo = [s for s in samples if result_key(s, plan.replicate) not in done_keys]
         mine = todo[rank::world]
-        meta = {"versions": _versions(), "git_commit": git_commit(), "device": device_name(accelerator.device),
-                "num_processes": world, "torch_threads": torch.get_num_threads()}
+        meta = run_meta(accelerator.device, rank, world)
         progress = Progress(len(samples), len(samples) - len(todo), accelerator.is_main_process, log_every_s)
         for sample in mine:
             seed = model_seed(plan.seed, sample["space"], sample["index"], plan.replicate)
-            seed_everything(seed)
-            model = AnyNet(spec_fn(sample), num_classes=train.num_classes, in_channels=train.in_channels,
-                           zero_init_last_bn=plan.train.zero_init_last_bn)
-            result = train_and_evaluate(model, train, val, plan.train, seed, accelerator.device)
-            results.append({**sample, **asdict(result), "replicate": plan.replicate, "model_seed": seed,
-                            "settings": settings,
-                            "process_index": rank, **meta})
+            result = train_sample(sample, spec_fn, plan.train, seed, train, val, accelerator.device)
+            results.append(result_record(sample, result, plan.replicate, seed, settings, meta))
             progress.update(len(samples) - len(todo) + _count_new(results, done_keys))
         accelerator.wait_for_everyone()
         progress.update(len(samples) - len(todo) + _count_new(results, done_keys), force=True)

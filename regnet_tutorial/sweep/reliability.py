@@ -1,0 +1,152 @@
+"""How long is long enough? The reliability of a training proxy, measured (the pilot).
+
+The paper ranks design spaces by the errors of models trained briefly (10 ImageNet epochs) and
+checks that this proxy ranks models as full training does. A proxy is only useful if a single
+run of one model says something about its architecture. Two numbers say whether it does:
+
+* **test-retest reliability**: the Spearman correlation, across the models of one space, between
+  the errors of two training runs that differ only in the training seed (replicates 0 and 1);
+* **validity**: the Spearman correlation between a budget's errors and those of the longest
+  budget, across the same models (each error the mean of its replicates).
+
+Next to them: the seed SD of one model (the spread of one architecture's error over seeds), the
+binomial SD of an error measured on ``n`` test images, ``sqrt(p (1 - p) / n)``, and the seconds
+one model costs. The rule that picks the proxy: the cheapest budget whose test-retest Spearman
+within the reference space and whose Spearman against the longest budget both reach a threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
+    """One row per line of a sweep results file: space, index, replicate, error, seconds, budget."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            s = r["settings"]
+            rows.append({
+                "space": r["space"], "index": r["index"], "replicate": r.get("replicate", 0),
+                "top1_error": r["top1_error"], "wall_time_s": r["wall_time_s"],
+                "params": r["params"], "flops": r["flops"],
+                "train_images": s["train_images"], "epochs": s["epochs"], "val_images": s["val_images"],
+            })
+    return pd.DataFrame(rows)
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties): Pearson's r of the ranks."""
+    x = pd.Series(np.asarray(a, dtype=np.float64))
+    y = pd.Series(np.asarray(b, dtype=np.float64))
+    if len(x) != len(y) or len(x) < 3:
+        raise ValueError(f"spearman needs two equal-length samples of at least 3 values, got {len(x)} and {len(y)}")
+    return float(x.rank().corr(y.rank()))
+
+
+def spearman_ci(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95, repeats: int = 2000, seed: int = 0,
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of :func:`spearman`, resampling models (pairs) with replacement.
+
+    With 10 models the interval is wide: a single pilot cannot pin a correlation down to +-0.1,
+    and the chapter prints the interval beside the point estimate for that reason."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(repeats):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) == 0 or np.ptp(y[i]) == 0:
+            continue  # a resample of one repeated model has no ranking
+        values.append(spearman(x[i], y[i]))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def seed_sd(first: Sequence[float], second: Sequence[float]) -> float:
+    """The SD of one model's error over training seeds, pooled over models from two replicates:
+    each pair's variance is ``(a - b)^2 / 2``, and the pooled SD is the root of their mean."""
+    d = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
+    return float(math.sqrt(np.mean(d * d) / 2))
+
+
+def binomial_sd(error_percent: float, n: int) -> float:
+    """The SD, in points, of an error rate ``p`` measured on ``n`` independent test images."""
+    p = error_percent / 100
+    return 100 * math.sqrt(p * (1 - p) / n)
+
+
+def paired(frame: pd.DataFrame, space: str) -> pd.DataFrame:
+    """The models of ``space`` trained with both replicates: columns ``r0``, ``r1``, index = model index."""
+    wide = frame[frame["space"] == space].pivot_table(index="index", columns="replicate", values="top1_error")
+    wide = wide.rename(columns=lambda r: f"r{r}")
+    return wide.dropna(subset=["r0", "r1"]) if {"r0", "r1"} <= set(wide.columns) else wide.iloc[0:0]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One training budget of the pilot: ``train_images`` images for ``epochs`` epochs."""
+
+    train_images: int
+    epochs: int
+
+    @property
+    def images_seen(self) -> int:
+        return self.train_images * self.epochs
+
+    @property
+    def label(self) -> str:
+        return f"{self.train_images // 1000}k x {self.epochs}"
+
+
+def budget_of(frame: pd.DataFrame) -> Budget:
+    """The single budget of one pilot file (every line must share it)."""
+    budgets = frame[["train_images", "epochs"]].drop_duplicates()
+    if len(budgets) != 1:
+        raise ValueError(f"a pilot file holds one budget; this one holds {len(budgets)}")
+    row = budgets.iloc[0]
+    return Budget(int(row["train_images"]), int(row["epochs"]))
+
+
+def budget_table(frames: Iterable[pd.DataFrame], spaces: Sequence[str]) -> pd.DataFrame:
+    """The pilot's table, one row per budget (cheapest first): images seen, median error, seed SD,
+    binomial SD of the test set, test-retest Spearman per space, Spearman against the longest
+    budget per space (mean of replicates), and the median seconds per model."""
+    by_budget = sorted(((budget_of(f), f) for f in frames), key=lambda bf: bf[0].images_seen)
+    longest = by_budget[-1][1]
+    rows = []
+    for budget, f in by_budget:
+        row: dict[str, object] = {"budget": budget.label, "images_seen": budget.images_seen,
+                                  "median_error": float(f["top1_error"].median())}
+        pairs = pd.concat([paired(f, s) for s in spaces])
+        row["seed_sd"] = seed_sd(pairs["r0"], pairs["r1"]) if len(pairs) else float("nan")
+        row["binomial_sd"] = binomial_sd(row["median_error"], int(f["val_images"].iloc[0]))
+        for s in spaces:
+            p = paired(f, s)
+            row[f"retest_{s}"] = spearman(p["r0"], p["r1"]) if len(p) >= 3 else float("nan")
+            mine = f[f["space"] == s].groupby("index")["top1_error"].mean()
+            ref = longest[longest["space"] == s].groupby("index")["top1_error"].mean()
+            common = mine.index.intersection(ref.index)
+            row[f"vs_longest_{s}"] = spearman(mine[common], ref[common]) if len(common) >= 3 else float("nan")
+        row["s_per_model"] = float(f["wall_time_s"].median())
+        row["models"] = int(f.groupby(["space", "index"]).ngroups)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def choose_budget(table: pd.DataFrame, space: str, threshold: float = 0.7) -> Mapping[str, object] | None:
+    """The cheapest row whose test-retest Spearman within ``space`` and whose Spearman against the
+    longest budget both reach ``threshold``; ``None`` if no budget does."""
+    ok = table[(table[f"retest_{space}"] >= threshold) & (table[f"vs_longest_{space}"] >= threshold)]
+    return None if ok.empty else ok.sort_values("images_seen").iloc[0].to_dict()

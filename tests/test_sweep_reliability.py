@@ -1,0 +1,73 @@
+"""The pilot's reliability statistics against closed forms and constructed data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regnet_tutorial.sweep.reliability import (
+    binomial_sd, budget_table, choose_budget, seed_sd, spearman, spearman_ci,
+)
+
+
+def test_spearman_equals_the_closed_form_for_untied_ranks():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rng.normal(size=12), rng.normal(size=12)
+        d = np.argsort(np.argsort(a)) - np.argsort(np.argsort(b))
+        n = len(a)
+        assert spearman(a, b) == pytest.approx(1 - 6 * np.sum(d * d) / (n * (n * n - 1)))
+    x = np.arange(10.0)
+    assert spearman(x, np.exp(x)) == pytest.approx(1.0)  # any monotone map
+    assert spearman(x, -x**3) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="at least 3"):
+        spearman([1, 2], [1, 2])
+
+
+def test_spearman_interval_covers_the_estimate_and_narrows_with_more_models():
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=200)
+    a, b = q + 0.5 * rng.normal(size=200), q + 0.5 * rng.normal(size=200)
+    lo10, hi10 = spearman_ci(a[:10], b[:10])
+    lo200, hi200 = spearman_ci(a, b)
+    assert lo200 <= spearman(a, b) <= hi200
+    assert hi200 - lo200 < (hi10 - lo10) / 2
+
+
+def test_seed_sd_and_binomial_sd_closed_forms():
+    assert seed_sd([10, 20], [12, 18]) == pytest.approx(math.sqrt(2))  # each pair differs by 2
+    rng = np.random.default_rng(2)
+    q = rng.uniform(10, 30, size=20000)
+    assert seed_sd(q + rng.normal(0, 0.8, q.size), q + rng.normal(0, 0.8, q.size)) == pytest.approx(0.8, rel=0.03)
+    assert binomial_sd(50, 10_000) == pytest.approx(0.5)
+    assert binomial_sd(20, 500) == pytest.approx(100 * math.sqrt(0.16 / 500))
+
+
+def _pilot_file(train_images: int, noise: float, quality: np.ndarray, rng) -> pd.DataFrame:
+    rows = [{"space": space, "index": i, "replicate": r, "top1_error": 20 + 5 * quality[k] + rng.normal(0, noise),
+             "wall_time_s": train_images / 1000, "params": 1, "flops": 1,
+             "train_images": train_images, "epochs": 1, "val_images": 10_000}
+            for k, (space, i) in enumerate((s, i) for s in ("regnet", "anynetx_e") for i in range(12))
+            for r in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+def test_budget_table_ranks_budgets_and_choice_rule_picks_the_cheapest_reliable_one():
+    """Constructed pilot: errors = model quality + seed noise that shrinks with the budget, so
+    test-retest reliability rises with the budget; the rule must pick the cheapest budget that
+    clears 0.7 on both criteria."""
+    rng = np.random.default_rng(3)
+    quality = rng.normal(size=24)
+    frames = [_pilot_file(3000, 20.0, quality, rng), _pilot_file(15000, 0.5, quality, rng),
+              _pilot_file(60000, 0.2, quality, rng)]
+    table = budget_table(frames[::-1], ["regnet", "anynetx_e"])
+    assert table["images_seen"].tolist() == [3000, 15000, 60000]  # sorted, cheapest first
+    assert table["models"].tolist() == [24, 24, 24]
+    assert table["vs_longest_regnet"].iloc[-1] == pytest.approx(1.0)  # the longest against itself
+    assert table["retest_regnet"].iloc[0] < 0.7 <= table["retest_regnet"].iloc[1]
+    assert table["seed_sd"].iloc[0] > 10 > 1 > table["seed_sd"].iloc[1]
+    assert choose_budget(table, "regnet")["images_seen"] == 15000
+    assert choose_budget(table, "regnet", threshold=1.01) is None  # nothing reaches it: say so
