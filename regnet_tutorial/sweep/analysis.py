@@ -100,3 +100,122 @@ def group_by_space(records: Sequence[dict], metric: str = "top1_error") -> dict[
         if rows:
             groups[space] = sorted(rows, key=lambda r: r["index"])
     return groups
+
+
+# ---------------------------------------------------------------- noise on every curve and claim
+
+
+def dkw_epsilon(n: int, confidence: float = 0.95) -> float:
+    """Half-width of the Dvoretzky-Kiefer-Wolfowitz band: with probability ``confidence`` the true
+    error CDF lies within ``+-eps`` of the EDF of ``n`` models everywhere,
+    ``eps = sqrt(ln(2 / alpha) / (2 n))`` with ``alpha = 1 - confidence`` (Massart's constant)."""
+    if n < 1 or not 0 < confidence < 1:
+        raise ValueError("n must be >= 1 and confidence in (0, 1).")
+    return float(np.sqrt(np.log(2 / (1 - confidence)) / (2 * n)))
+
+
+def edf_band(errors: Sequence[float], confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The EDF step curve with its DKW band: ``(x, F, lower, upper)``, the band clipped to [0, 1]."""
+    x, f = edf_curve(errors)
+    eps = dkw_epsilon(x.size, confidence)
+    return x, f, np.clip(f - eps, 0, 1), np.clip(f + eps, 0, 1)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``statistic(a) - statistic(b)`` with a bootstrap interval and a permutation p-value."""
+
+    estimate: float
+    low: float
+    high: float
+    p_value: float
+    confidence: float
+
+    def __str__(self) -> str:
+        return (f"{self.estimate:+.2f} points [{self.low:+.2f}, {self.high:+.2f}] "
+                f"({self.confidence:.0%} CI), permutation p = {self.p_value:.3g}")
+
+
+def compare(
+    a: Sequence[float], b: Sequence[float], statistic: str = "mean", confidence: float = 0.95,
+    repeats: int = 10_000, seed: int = 0,
+) -> Difference:
+    """How much space ``a``'s errors exceed space ``b``'s: the difference of means (or medians),
+    a percentile bootstrap interval (each space resampled on its own), and a two-sided
+    permutation test of "same distribution" (labels shuffled ``repeats`` times)."""
+    x, y = _errors(a), _errors(b)
+    stat = {"mean": np.mean, "median": np.median}[statistic]
+    rng = np.random.default_rng(seed)
+    estimate = float(stat(x) - stat(y))
+    boot = stat(x[rng.integers(0, x.size, (repeats, x.size))], axis=1) - \
+        stat(y[rng.integers(0, y.size, (repeats, y.size))], axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(boot, [tail, 1 - tail])
+    pooled = np.concatenate([x, y])
+    perm = rng.permuted(np.broadcast_to(pooled, (repeats, pooled.size)), axis=1)
+    null = stat(perm[:, : x.size], axis=1) - stat(perm[:, x.size:], axis=1)
+    p = (1 + np.sum(np.abs(null) >= abs(estimate) - 1e-12)) / (repeats + 1)
+    return Difference(estimate, float(low), float(high), float(p), confidence)
+
+
+def complexity_weights(values: Sequence[Sequence[float]], bins: int = 8) -> list[np.ndarray]:
+    """Weights that give every space the same distribution of a complexity measure (the
+    *normalized* EDF of Radosavovic et al., 2019, "On Network Design Spaces for Visual Recognition").
+
+    ``values`` holds one array per space (e.g. log parameters). The pooled range is cut into
+    ``bins`` equal bins; a model's weight is ``1 / (k * m_s(bin))``, with ``m_s`` the models of
+    its space in its bin and ``k`` the bins every space occupies, so each space puts weight
+    ``1 / k`` in each shared bin; models in a bin some space lacks get weight 0.
+    """
+    arrays = [np.asarray(v, dtype=np.float64) for v in values]
+    pooled = np.concatenate(arrays)
+    edges = np.linspace(pooled.min(), pooled.max(), bins + 1)
+    which = [np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1) for v in arrays]
+    counts = np.stack([np.bincount(w, minlength=bins) for w in which])
+    shared = np.all(counts > 0, axis=0)
+    k = int(shared.sum())
+    if k == 0:
+        raise ValueError("the spaces share no complexity bin: they cannot be normalized against each other.")
+    return [np.where(shared[w], 1.0 / (k * np.maximum(c[w], 1)), 0.0) for w, c in zip(which, counts)]
+
+
+def weighted_edf(errors: Sequence[float], weights: Sequence[float], e: float | Sequence[float]) -> np.ndarray:
+    """``F(e) = sum_i w_i 1[e_i < e] / sum_i w_i``: the EDF with model weights (normalized EDF)."""
+    errs, w = _errors(errors), np.asarray(weights, dtype=np.float64)
+    order = np.argsort(errs)
+    cum = np.concatenate([[0.0], np.cumsum(w[order])]) / w.sum()
+    return cum[np.searchsorted(errs[order], np.asarray(e, dtype=np.float64), side="left")]
+
+
+def controlled_difference(
+    errors_a: Sequence[float], params_a: Sequence[float], errors_b: Sequence[float], params_b: Sequence[float],
+    confidence: float = 0.95, repeats: int = 2000, seed: int = 0,
+) -> Difference:
+    """Space ``a`` against ``b`` at equal parameters: the coefficient of "is in a" in the least-squares
+    fit ``error = c0 + c1 * [in a] + c2 * log10(params)``, with a bootstrap interval (models resampled
+    within each space) and a permutation p-value (space labels shuffled, the fit redone)."""
+    ea, eb = _errors(errors_a), _errors(errors_b)
+    pa, pb = np.log10(np.asarray(params_a, dtype=np.float64)), np.log10(np.asarray(params_b, dtype=np.float64))
+    if pa.shape != ea.shape or pb.shape != eb.shape:
+        raise ValueError("give one parameter count per model in each space.")
+
+    def fit(e: np.ndarray, label: np.ndarray, logp: np.ndarray) -> float:
+        design = np.column_stack([np.ones_like(e), label, logp])
+        return float(np.linalg.lstsq(design, e, rcond=None)[0][1])
+
+    e = np.concatenate([ea, eb])
+    label = np.concatenate([np.ones(ea.size), np.zeros(eb.size)])
+    logp = np.concatenate([pa, pb])
+    estimate = fit(e, label, logp)
+    rng = np.random.default_rng(seed)
+    boot, null = [], []
+    for _ in range(repeats):
+        i = rng.integers(0, ea.size, ea.size)
+        j = ea.size + rng.integers(0, eb.size, eb.size)
+        idx = np.concatenate([i, j])
+        boot.append(fit(e[idx], label, logp[idx]))
+        null.append(fit(e, rng.permutation(label), logp))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(boot, [tail, 1 - tail])
+    p = (1 + np.sum(np.abs(null) >= abs(estimate) - 1e-12)) / (repeats + 1)
+    return Difference(estimate, float(low), float(high), float(p), confidence)
