@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from benchmarks import harness, report, speed
+from regnet_tutorial.sweep.images import FASHION_MNIST_DIR
 from regnet_tutorial.weights.published import PYCLS_ZOO_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,3 +193,19 @@ def test_chapter07_exercise_on_activations_quotes_model_complexity_and_table4() 
     assert ours == [round(a, 1) for a in computed]
     assert ratios == [round(e / a, 1) for e, a in zip(effnet, computed, strict=True)]
     assert v100 == [round(p[4] / p[3], 1) for p in speed.TABLE4_PAIRS]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists(), reason="needs dataset-fashion-mnist")
+def test_sweep_trainer_benchmark_reports_consistent_ratios(tmp_path):
+    """The sweep-trainer benchmark on one model per space, one short round: its per-image ratio is
+    the ratio of the two images/s it reports, and no model exceeds the measured peak."""
+    from benchmarks.sweep_trainer import main
+
+    out = tmp_path / "trainer.json"
+    result = main(["--models", "1", "--rounds", "1", "--min-run-time", "0.05", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert {r["space"] for r in result["models"]} == {"regnet", "anynetx_e"}
+    for r in result["models"]:
+        assert r["ratio"] == pytest.approx(r["proxy_images_per_s"] / r["before_images_per_s"])
+        assert 0 < r["before_peak_fraction"] < 1 and 0 < r["proxy_peak_fraction"] < 1
