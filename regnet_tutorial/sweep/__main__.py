@@ -50,7 +50,35 @@ def run_sample(args: argparse.Namespace) -> None:
         print(sample_to_json(next(stream)), flush=True)
 
 
-PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_sample_parser, add_run_parser, add_rerun_parser]
+def add_reliability_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``reliability`` subcommand: the proxy pilot's per-budget table and the budget it chooses."""
+    p = commands.add_parser("reliability", help="test-retest and validity of a training proxy, per budget")
+    p.add_argument("results", nargs="+", help="one results file per budget (written by `sweep run --replicate`)")
+    p.add_argument("--spaces", default="regnet,anynetx_e", help="spaces to report (default regnet,anynetx_e)")
+    p.add_argument("--reference", default="regnet", help="the space whose reliability chooses the budget")
+    p.add_argument("--threshold", type=float, default=0.7, help="Spearman both criteria must reach (default 0.7)")
+    p.add_argument("--out", default=None, help="also write the summary as JSON here")
+    p.set_defaults(func=run_reliability)
+
+
+def run_reliability(args: argparse.Namespace) -> None:
+    """Print the pilot's table and the chosen budget; write the summary JSON if asked."""
+    import pandas as pd
+
+    from ..util.atomic import write_json_atomic
+    from .reliability import format_table, summarize
+
+    summary = summarize(args.results, [s.strip() for s in args.spaces.split(",")], args.reference, args.threshold)
+    print(format_table(pd.DataFrame(summary["table"])))
+    chosen = summary["chosen"] or f"none: no budget reaches {args.threshold} on both criteria"
+    print(f"chosen budget ({args.reference}, Spearman >= {args.threshold}): {chosen}")
+    if args.out:
+        write_json_atomic(args.out, summary)
+
+
+PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_sample_parser, add_run_parser, add_rerun_parser, add_reliability_parser,
+]
 """One function per subcommand; each registers its parser and sets ``func``."""
 
 

@@ -26,14 +26,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import RegNetTutorialError
+
+
+class ReliabilityError(RegNetTutorialError, ValueError):
+    """A pilot file that cannot be read or does not hold one budget with two replicates."""
+
 
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
     """One row per line of a sweep results file: space, index, replicate, error, seconds, budget."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line for line in f if line.strip()]
+    except OSError as e:
+        raise ReliabilityError(f"cannot read {path}: {e.strerror}; give the pilot's results files") from None
+    for number, line in enumerate(lines, start=1):
+        try:
             r = json.loads(line)
             s = r["settings"]
             rows.append({
@@ -42,6 +51,11 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
                 "params": r["params"], "flops": r["flops"],
                 "train_images": s["train_images"], "epochs": s["epochs"], "val_images": s["val_images"],
             })
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ReliabilityError(f"{path} line {number} is not a sweep result line; give files written by "
+                                   "`sweep run`") from None
+    if not rows:
+        raise ReliabilityError(f"{path} holds no results; run the pilot first")
     return pd.DataFrame(rows)
 
 
@@ -114,7 +128,8 @@ def budget_of(frame: pd.DataFrame) -> Budget:
     """The single budget of one pilot file (every line must share it)."""
     budgets = frame[["train_images", "epochs"]].drop_duplicates()
     if len(budgets) != 1:
-        raise ValueError(f"a pilot file holds one budget; this one holds {len(budgets)}")
+        raise ReliabilityError(f"a pilot file holds one budget; this one holds {len(budgets)}: "
+                               "give one results file per budget")
     row = budgets.iloc[0]
     return Budget(int(row["train_images"]), int(row["epochs"]))
 
@@ -150,3 +165,34 @@ def choose_budget(table: pd.DataFrame, space: str, threshold: float = 0.7) -> Ma
     longest budget both reach ``threshold``; ``None`` if no budget does."""
     ok = table[(table[f"retest_{space}"] >= threshold) & (table[f"vs_longest_{space}"] >= threshold)]
     return None if ok.empty else ok.sort_values("images_seen").iloc[0].to_dict()
+
+
+def summarize(
+    paths: Sequence[str | os.PathLike], spaces: Sequence[str], reference: str, threshold: float = 0.7,
+) -> dict[str, object]:
+    """The pilot in one record: the per-budget table, 95% bootstrap intervals of the test-retest
+    Spearman in each space, and the budget the rule chooses (``None`` when none qualifies)."""
+    frames = [read_results(p) for p in paths]
+    table = budget_table(frames, spaces)
+    intervals = {}
+    for f in frames:
+        label = budget_of(f).label
+        intervals[label] = {}
+        for s in spaces:
+            p = paired(f, s)
+            if len(p) >= 3:
+                intervals[label][s] = spearman_ci(p["r0"], p["r1"])
+    chosen = choose_budget(table, reference, threshold)
+    return {"table": table.to_dict(orient="records"), "retest_ci95": intervals, "reference_space": reference,
+            "threshold": threshold, "chosen": None if chosen is None else chosen["budget"]}
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The per-budget table as fixed-width text, errors and SDs in points, Spearman to 2 decimals."""
+    shown = table.copy()
+    for column in shown.columns:
+        if column.startswith(("retest_", "vs_longest_")):
+            shown[column] = shown[column].map(lambda v: f"{v:.2f}")
+        elif column in ("median_error", "seed_sd", "binomial_sd", "s_per_model"):
+            shown[column] = shown[column].map(lambda v: f"{v:.1f}")
+    return shown.to_string(index=False)
