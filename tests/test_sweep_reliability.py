@@ -34,6 +34,9 @@ def test_spearman_interval_covers_the_estimate_and_narrows_with_more_models():
     lo10, hi10 = spearman_ci(a[:10], b[:10])
     lo200, hi200 = spearman_ci(a, b)
     assert lo200 <= spearman(a, b) <= hi200
+    rows = np.random.default_rng(0).integers(0, 10, (2000, 10))  # the resamples spearman_ci draws
+    loop = [spearman(a[:10][r], b[:10][r]) for r in rows if np.ptp(a[:10][r]) > 0]
+    assert (lo10, hi10) == pytest.approx(tuple(np.quantile(loop, [0.025, 0.975])))  # vectorised = looped
     assert hi200 - lo200 < (hi10 - lo10) / 2
 
 
@@ -71,3 +74,41 @@ def test_budget_table_ranks_budgets_and_choice_rule_picks_the_cheapest_reliable_
     assert table["seed_sd"].iloc[0] > 10 > 1 > table["seed_sd"].iloc[1]
     assert choose_budget(table, "regnet")["images_seen"] == 15000
     assert choose_budget(table, "regnet", threshold=1.01) is None  # nothing reaches it: say so
+
+
+def _write_jsonl(path, frame: pd.DataFrame) -> None:
+    import json
+
+    with open(path, "w") as f:
+        for r in frame.to_dict(orient="records"):
+            settings = {"train_images": r.pop("train_images"), "epochs": r.pop("epochs"),
+                        "val_images": r.pop("val_images")}
+            f.write(json.dumps({**r, "settings": settings}) + "\n")
+
+
+def test_reliability_command_prints_the_table_writes_the_summary_and_refuses_bad_files(tmp_path, capsys):
+    import json
+
+    from regnet_tutorial.sweep.__main__ import main
+
+    rng = np.random.default_rng(4)
+    quality = rng.normal(size=24)
+    paths = []
+    for images, noise in ((3000, 20.0), (15000, 0.5)):
+        paths.append(tmp_path / f"pilot_{images}.jsonl")
+        _write_jsonl(paths[-1], _pilot_file(images, noise, quality, rng))
+    out = tmp_path / "summary.json"
+    assert main(["reliability", *map(str, paths), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads(out.read_text())
+    assert summary["chosen"] == "15k x 1" and "chosen budget (regnet, Spearman >= 0.7): 15k x 1" in printed
+    retest = [row["retest_regnet"] for row in summary["table"]]
+    assert f"{retest[0]:.2f}" in printed and retest[1] > 0.9
+    lo, hi = summary["retest_ci95"]["15k x 1"]["regnet"]
+    assert lo <= retest[1] <= hi
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    with pytest.raises(SystemExit) as exit:
+        main(["reliability", str(tmp_path / "bad.jsonl")])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 1 is not a sweep result line" in err

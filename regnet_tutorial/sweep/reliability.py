@@ -76,13 +76,15 @@ def spearman_ci(
     With 10 models the interval is wide: a single pilot cannot pin a correlation down to +-0.1,
     and the chapter prints the interval beside the point estimate for that reason."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(repeats):
-        i = rng.integers(0, len(x), len(x))
-        if np.ptp(x[i]) == 0 or np.ptp(y[i]) == 0:
-            continue  # a resample of one repeated model has no ranking
-        values.append(spearman(x[i], y[i]))
+    i = np.random.default_rng(seed).integers(0, len(x), (repeats, len(x)))
+    # Average ranks within each resample (pandas ranks every row at once), then Pearson per row.
+    rx = pd.DataFrame(x[i]).rank(axis=1).to_numpy(copy=True)
+    ry = pd.DataFrame(y[i]).rank(axis=1).to_numpy(copy=True)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    norm = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    keep = norm > 0  # a resample of one repeated model has no ranking
+    values = (rx * ry).sum(axis=1)[keep] / norm[keep]
     tail = (1 - confidence) / 2
     low, high = np.quantile(values, [tail, 1 - tail])
     return float(low), float(high)
