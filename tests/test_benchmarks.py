@@ -196,7 +196,8 @@ def test_chapter07_exercise_on_activations_quotes_model_complexity_and_table4() 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists(), reason="needs dataset-fashion-mnist")
+@pytest.mark.skipif(not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists(),
+                    reason="needs dataset-fashion-mnist")
 def test_sweep_trainer_benchmark_reports_consistent_ratios(tmp_path):
     """The sweep-trainer benchmark on one model per space, one short round: its per-image ratio is
     the ratio of the two images/s it reports, and no model exceeds the measured peak."""

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from regnet_tutorial.sweep.reliability import (
-    binomial_sd, budget_table, choose_budget, seed_sd, spearman, spearman_ci,
+    binomial_sd,
+    budget_table,
+    choose_budget,
+    seed_sd,
+    spearman,
+    spearman_ci,
 )
 
 

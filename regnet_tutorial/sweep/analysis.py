@@ -114,7 +114,9 @@ def dkw_epsilon(n: int, confidence: float = 0.95) -> float:
     return float(np.sqrt(np.log(2 / (1 - confidence)) / (2 * n)))
 
 
-def edf_band(errors: Sequence[float], confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def edf_band(
+    errors: Sequence[float], confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The EDF step curve with its DKW band: ``(x, F, lower, upper)``, the band clipped to [0, 1]."""
     x, f = edf_curve(errors)
     eps = dkw_epsilon(x.size, confidence)
@@ -176,7 +178,7 @@ def complexity_weights(values: Sequence[Sequence[float]], bins: int = 8) -> list
     k = int(shared.sum())
     if k == 0:
         raise ValueError("the spaces share no complexity bin: they cannot be normalized against each other.")
-    return [np.where(shared[w], 1.0 / (k * np.maximum(c[w], 1)), 0.0) for w, c in zip(which, counts)]
+    return [np.where(shared[w], 1.0 / (k * np.maximum(c[w], 1)), 0.0) for w, c in zip(which, counts, strict=True)]
 
 
 def weighted_edf(errors: Sequence[float], weights: Sequence[float], e: float | Sequence[float]) -> np.ndarray:

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from .images import load_dataset
-from .runner import SweepError, TrainSettings, result_record, run_meta, train_sample
+from .plan import SweepError, TrainSettings
+from .runner import result_record, run_meta, train_sample
 from .spaces import REGNET_KEYS, SAMPLE_KEYS, spec_from_sample
 
 
