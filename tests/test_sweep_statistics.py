@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from regnet_tutorial.sweep.analysis import (
-    compare, complexity_weights, controlled_difference, dkw_epsilon, edf, edf_band, weighted_edf,
+    compare,
+    complexity_weights,
+    controlled_difference,
+    dkw_epsilon,
+    edf,
+    edf_band,
+    weighted_edf,
 )
 
 
