@@ -117,3 +117,20 @@ def test_reliability_command_prints_the_table_writes_the_summary_and_refuses_bad
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "line 1 is not a sweep result line" in err
+
+
+def test_reliability_figure_draws_the_summary_numbers():
+    from regnet_tutorial.figures.proxy import reliability_figure
+    from regnet_tutorial.sweep.reliability import summarize
+
+    rng = np.random.default_rng(5)
+    quality = rng.normal(size=24)
+    frames = [_pilot_file(3000, 20.0, quality, rng), _pilot_file(15000, 0.5, quality, rng)]
+    table = budget_table(frames, ["regnet", "anynetx_e"])
+    summary = {"table": table.to_dict(orient="records"),
+               "retest_ci95": {"3k x 1": {"regnet": (-0.5, 0.5), "anynetx_e": (-0.5, 0.5)},
+                               "15k x 1": {"regnet": (0.9, 1.0), "anynetx_e": (0.9, 1.0)}}}
+    ax = reliability_figure(summary, ["regnet", "anynetx_e"]).axes[0]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    np.testing.assert_allclose(dashed[0].get_ydata(), table["vs_longest_regnet"])
+    assert ax.get_xscale() == "log" and any(line.get_ydata()[0] == 0.7 for line in ax.get_lines())

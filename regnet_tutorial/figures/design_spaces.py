@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..sweep.analysis import SHORT_NAMES, BootstrapResult, bootstrap_best, edf_curve, edf_label
+from ..sweep.analysis import SHORT_NAMES, BootstrapResult, bootstrap_best, edf_band, edf_label
 from .style import use_tutorial_style
 
 COMPLEXITY_AXES: tuple[tuple[str, str, float], ...] = (
@@ -33,14 +33,20 @@ def space_color(name: str, position: int) -> str:
 
 
 def plot_edfs(
-    ax: Axes, errors_by_space: Mapping[str, Sequence[float]], xlabel: str = "error (%)"
+    ax: Axes, errors_by_space: Mapping[str, Sequence[float]], xlabel: str = "error (%)", band: bool = True,
 ) -> None:
-    """Draw one error EDF per space on ``ax``, each labelled ``[name] n | min | mean`` (paper, Fig. 5)."""
+    """Draw one error EDF per space on ``ax``, each labelled ``[name] n | min | mean`` (paper, Fig. 5),
+    with its 95% DKW band shaded (``band``): where two bands overlap, the data cannot tell the
+    curves apart there."""
     for i, (name, errors) in enumerate(errors_by_space.items()):
-        x, f = edf_curve(errors)
+        x, f, low, high = edf_band(errors)
+        color = space_color(name, i)
         # Start at F = 0 just left of the smallest error, so each curve is a full staircase.
-        ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0.0], f]), where="post",
-                label=edf_label(name, errors), color=space_color(name, i))
+        xs = np.concatenate([[x[0]], x])
+        ax.step(xs, np.concatenate([[0.0], f]), where="post", label=edf_label(name, errors), color=color)
+        if band:
+            ax.fill_between(xs, np.concatenate([[0.0], low]), np.concatenate([[high[0] - f[0]], high]),
+                            step="post", color=color, alpha=0.15, linewidth=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cumulative prob.")
     ax.set_ylim(0, 1)
