@@ -121,7 +121,6 @@ def test_reliability_command_prints_the_table_writes_the_summary_and_refuses_bad
 
 def test_reliability_figure_draws_the_summary_numbers():
     from regnet_tutorial.figures.proxy import reliability_figure
-    from regnet_tutorial.sweep.reliability import summarize
 
     rng = np.random.default_rng(5)
     quality = rng.normal(size=24)
