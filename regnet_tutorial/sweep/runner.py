@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..anynet import AnyNet
 from ..train.averaging import precise_bn
 from ..train.schedule import lr_at
-from ..util.env import git_commit, package_versions, seed_everything
+from ..util.env import git_commit, lock_status, package_versions, seed_everything
 from .images import ImageSet, load_dataset
 from .plan import SweepPlan, TrainSettings
 from .results_file import ResultsFile, ResultsFileError, result_key
@@ -210,7 +210,8 @@ def run_sweep(
         samples = [s for group in zip(*per_space) for s in group]
         todo = [s for s in samples if result_key(s, plan.replicate) not in done_keys]
         mine = todo[rank::world]
-        meta = {"versions": _versions(), "git_commit": git_commit(), "device": device_name(accelerator.device),
+        meta = {"versions": _versions(), **lock_status(), "git_commit": git_commit(),
+                "device": device_name(accelerator.device),
                 "num_processes": world, "torch_threads": torch.get_num_threads()}
         progress = Progress(len(samples), len(samples) - len(todo), accelerator.is_main_process, log_every_s)
         for sample in mine:
