@@ -72,9 +72,10 @@ def git_commit(repo: str | Path | None = None) -> str:
 def lock_file() -> Path | None:
     """This checkout's lock file (``requirements.lock`` beside the ``regnet_tutorial`` folder), or
     ``None`` for a copy of the package installed without it."""
-    import regnet_tutorial  # the package root, wherever this module sits inside it
-
-    path = Path(regnet_tutorial.__file__).resolve().parent.parent / LOCK_FILE_NAME
+    package = Path(__file__).resolve().parent
+    while (package.parent / "__init__.py").is_file():  # up to the package's top folder
+        package = package.parent
+    path = package.parent / LOCK_FILE_NAME
     return path if path.is_file() else None
 
 
@@ -160,7 +161,7 @@ def environment_report(seed: int | None = None) -> str:
     line saying whether every installed package is the locked version (naming those that are not).
 
     With the lock installed (``make install``) the block is the same on every machine, so nbval
-    compares it; in another environment the last line tells the reader why a number may differ.
+    compares it; in another environment its ``environment`` line tells the reader why a number may differ.
     """
     info = environment_info()
     lines = [f"Python {'.'.join(info['python'].split('.')[:2])}"]
