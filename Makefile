@@ -12,7 +12,7 @@ JOBS ?= 2
 LOCK := requirements.lock
 LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --extra book --generate-hashes \
 	--python-version 3.11.7 --python-platform x86_64-manylinux_2_28 \
-	--custom-compile-command "make lock" --output-file $(LOCK)
+	--custom-compile-command "make lock" --output-file $(LOCK) --quiet
 
 .PHONY: help install lock lock-upgrade test test-fast book book-execute scripts clean
 
