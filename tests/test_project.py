@@ -1,4 +1,4 @@
-"""Project hygiene: one source of versions, notebooks stored executed, CI runs the README command."""
+"""Project hygiene: every install route installs the lock, notebooks stored executed, CI runs the README command."""
 
 from __future__ import annotations
 
@@ -18,20 +18,38 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_environment_yml_defers_to_pyproject() -> None:
+def test_environment_yml_installs_the_lock() -> None:
+    """The conda route gets the same environment as `make install`: conda provides only Python and
+    pip, and pip installs requirements.lock with its hashes checked."""
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     project = _pyproject()["project"]
     assert "conda-forge" in env["channels"]
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    # Conda provides only the interpreter and pip; every library comes from pyproject.toml.
     assert sorted(re.split(r"[=<>]", d)[0] for d in conda) == ["pip", "python"]
     python = next(d for d in conda if d.startswith("python"))
     assert python.split("=")[1] == "3.11"
     assert re.match(r">=3\.11(,<3\.12)?$", project["requires-python"])
-    assert pip == ["-e .[dev,book]"]
-    extras = re.search(r"\[(.*)\]", pip[0]).group(1).split(",")
-    assert set(extras) <= set(project["optional-dependencies"])
+    assert pip == ["--require-hashes", "-r requirements.lock"] and (ROOT / "requirements.lock").is_file()
+    assert "pip install --no-deps --no-build-isolation -e ." in (ROOT / "environment.yml").read_text()
+
+
+def test_make_install_installs_exactly_the_lock() -> None:
+    """`make install` (and so `make test` and `make book`) installs the lock, hash-checked and without
+    resolving anything, reinstalls when the lock changes, and `make lock` rewrites that same file."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^LOCK := requirements\.lock$", makefile, re.M)
+    stamp = re.search(r"^\$\(STAMP\): (.*)\n((?:\t.*\n)+)", makefile, re.M)
+    assert "$(LOCK)" in stamp.group(1).split()
+    pip_lines = [line.strip() for line in stamp.group(2).splitlines() if "pip install" in line]
+    assert pip_lines == ["$(BIN)/python -m pip install --require-hashes --no-deps -r $(LOCK)",
+                         "$(BIN)/python -m pip install --no-deps --no-build-isolation -e ."]
+    for target in ("test", "book"):
+        assert re.search(rf"^{target}: \$\(STAMP\)$", makefile, re.M)
+    compile_rule = re.search(r"^LOCK_COMPILE = ((?:.*\\\n)*.*)", makefile, re.M).group(1)
+    assert "--generate-hashes" in compile_rule and "--output-file $(LOCK)" in compile_rule
+    assert "--extra dev --extra book" in compile_rule and "--python-version 3.11" in compile_rule
+    assert re.search(r"^lock: \$\(STAMP\)\n\t\$\(LOCK_COMPILE\)$", makefile, re.M)
 
 
 def test_dependencies_are_ranges_not_pins() -> None:

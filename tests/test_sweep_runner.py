@@ -4,6 +4,7 @@ resuming after SIGKILL of every process, the results file's crash safety, the da
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ HAVE_DATA = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists()
 if not HAVE_DATA and os.environ.get("CI") == "true":  # CI installs it (.ci/run); elsewhere skip
     raise RuntimeError(f"Fashion-MNIST missing from {FASHION_MNIST_DIR}: apt-get install dataset-fashion-mnist")
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason="needs the Debian package dataset-fashion-mnist")
+LOCK_SHA256 = hashlib.sha256((REPO / "requirements.lock").read_bytes()).hexdigest()
 
 # A tiny sweep: 2 spaces x N models, 128 training images, ~0.3 s per model on one core.
 SPACES = "anynetx_a,regnet"
@@ -205,6 +207,7 @@ def test_single_process_sweep_writes_one_line_per_model_and_resumes(tmp_path, ca
         assert 0 <= r["top1_error"] <= 100 and r["wall_time_s"] > 0 and not r["diverged"]
         assert r["model_seed"] == model_seed(3, r["space"], r["index"])
         assert r["versions"]["torch"] and r["versions"]["python"] and r["git_commit"]
+        assert r["lock_sha256"] == LOCK_SHA256 and isinstance(r["lock_differs"], dict)
         assert r["device"].startswith("cpu") and r["num_processes"] == 1
         assert r["settings"]["train_images"] == 128 and r["settings"]["skeleton"] == "small"
     assert "sweep: 4/4 models" in err  # progress lines off a terminal

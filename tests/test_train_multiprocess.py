@@ -3,12 +3,13 @@ and the learning rate of every optimizer step for 1 and 2 processes at the same 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
 import pytest
 import torch
-from _train_helpers import TINY_OVERRIDES, TRAIN, launch_two_cpu_processes, run, train_cmd
+from _train_helpers import REPO, TINY_OVERRIDES, TRAIN, launch_two_cpu_processes, run, train_cmd
 from safetensors.torch import load_file
 
 from regnet_tutorial.models import create_model
@@ -57,6 +58,9 @@ def test_two_processes_ran_and_learned(two_process_run):
     assert meta["num_processes"] == 2  # written by the run itself from accelerator.num_processes
     assert meta["mixed_precision"] == "no" and meta["device"].startswith("cpu")
     assert meta["recipe"]["total_batch"] == TOTAL_BATCH
+    # the environment it ran in: the lock file's hash, and the installed versions that differ from it
+    assert meta["lock_sha256"] == hashlib.sha256((REPO / "requirements.lock").read_bytes()).hexdigest()
+    assert isinstance(meta["lock_differs"], dict)
     assert "8 per process x 2 process(es)" in result.stdout
     final = json.loads((out / "final.json").read_text())
     history = final["history"]

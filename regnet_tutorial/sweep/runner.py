@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..anynet import AnyNet
 from ..train.averaging import precise_bn
 from ..train.schedule import lr_at
-from ..util.env import git_commit, package_versions, seed_everything
+from ..util.env import git_commit, lock_status, package_versions, seed_everything
 from .images import ImageSet, load_dataset
 from .plan import SweepPlan, TrainSettings
 from .results_file import ResultsFile, ResultsFileError, result_key
@@ -176,7 +176,7 @@ def train_sample(
 def run_meta(device: torch.device, process_index: int = 0, num_processes: int = 1) -> dict[str, Any]:
     """Where and with what a process trains: versions, commit, device, process and thread counts."""
     return {"process_index": process_index, "num_processes": num_processes, "versions": _versions(),
-            "git_commit": git_commit(), "device": device_name(device), "torch_threads": torch.get_num_threads()}
+            **lock_status(), "git_commit": git_commit(), "device": device_name(device), "torch_threads": torch.get_num_threads()}
 
 
 def result_record(

@@ -16,7 +16,7 @@ import torch
 from accelerate.tracking import GeneralTracker
 
 from ..util.atomic import write_text_atomic
-from ..util.env import environment_info, git_commit
+from ..util.env import environment_info, git_commit, lock_status
 
 # --- logging ------------------------------------------------------------------------------------
 
@@ -161,9 +161,11 @@ class ThroughputMeter:
 # --- run metadata and final export --------------------------------------------------------------
 
 def run_metadata(accelerator: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What produced a run: versions, git commit, processes, device, mixed precision."""
+    """What produced a run: versions, the lock file's hash and any installed version that differs
+    from it, git commit, processes, device, mixed precision."""
     meta = {
         "versions": environment_info(),
+        **lock_status(),
         "git_commit": git_commit(),
         "num_processes": accelerator.num_processes,
         "distributed_type": str(accelerator.distributed_type),

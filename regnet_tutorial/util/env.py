@@ -1,11 +1,14 @@
-"""Reproducibility in one place: seeding, deterministic settings and the environment report."""
+"""Reproducibility in one place: seeding, deterministic settings, and the environment report
+checked against the lock file (``requirements.lock``, the exact environment the book was run in)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +18,9 @@ import torch
 
 DEFAULT_SEED = 0
 REPORTED_PACKAGES = ("torch", "torchvision", "timm", "accelerate", "torchmetrics", "safetensors", "numpy")
+LOCK_FILE_NAME = "requirements.lock"
+DIFFERENCES_NAMED = 8  # the report's one line names this many differing packages, then counts the rest
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
 def seed_everything(seed: int = DEFAULT_SEED, deterministic: bool = True) -> int:
@@ -63,6 +69,82 @@ def git_commit(repo: str | Path | None = None) -> str:
     return commit + ("-dirty" if dirty else "")
 
 
+def lock_file() -> Path | None:
+    """This checkout's lock file (``requirements.lock`` beside the ``regnet_tutorial`` folder), or
+    ``None`` for a copy of the package installed without it."""
+    package = Path(__file__).resolve().parent
+    while (package.parent / "__init__.py").is_file():  # up to the package's top folder
+        package = package.parent
+    path = package.parent / LOCK_FILE_NAME
+    return path if path.is_file() else None
+
+
+def normalized_name(name: str) -> str:
+    """A distribution's name as the lock writes it (PEP 503: lower case, runs of ``-_.`` as ``-``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(path: str | Path) -> dict[str, str]:
+    """The exact pins (``name==version`` lines) of a requirements-format lock file, by normalized name."""
+    pins = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        match = _PIN.match(line)
+        if match:
+            pins[normalized_name(match.group(1))] = match.group(2)
+    return pins
+
+
+def lock_sha256(path: str | Path | None = None) -> str | None:
+    """SHA-256 of the lock file's bytes (default: this checkout's), ``None`` where there is none."""
+    path = lock_file() if path is None else Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
+
+
+def installed_versions() -> dict[str, str]:
+    """Every distribution the running interpreter can import, by normalized name (the first found on
+    ``sys.path`` wins, as for imports)."""
+    versions: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            versions.setdefault(normalized_name(name), dist.version)
+    return versions
+
+
+def lock_differences(locked: dict[str, str], installed: dict[str, str]) -> dict[str, str]:
+    """Installed packages whose version is not the locked one: ``{name: "installed (locked X)"}``.
+
+    A locked package that is not installed is no difference: nothing here can import it, so it
+    cannot change a result (a user's own environment rarely has the book's tools).
+    """
+    return {name: f"{installed[name]} (locked {version})" for name, version in sorted(locked.items())
+            if name in installed and installed[name] != version}
+
+
+def lock_status(path: str | Path | None = None) -> dict[str, object]:
+    """The lock's hash and where the installed versions differ from it, for a run's metadata:
+    ``{"lock_sha256": ..., "lock_differs": {name: "installed (locked X)"}}``."""
+    path = lock_file() if path is None else Path(path)
+    if path is None:
+        return {"lock_sha256": None, "lock_differs": {}}
+    return {"lock_sha256": lock_sha256(path),
+            "lock_differs": lock_differences(locked_versions(path), installed_versions())}
+
+
+def lock_report_line(path: str | Path | None = None) -> str:
+    """One line saying whether the installed versions are the locked ones, naming those that are not."""
+    path = lock_file() if path is None else Path(path)
+    if path is None:
+        return f"{'environment':<13}not checked: no {LOCK_FILE_NAME} beside this copy of regnet_tutorial"
+    differs = lock_differences(locked_versions(path), installed_versions())
+    if not differs:
+        return f"{'environment':<13}as locked in {path.name}"
+    named = [f"{name} {change}" for name, change in list(differs.items())[:DIFFERENCES_NAMED]]
+    more = len(differs) - len(named)
+    return (f"{'environment':<13}differs from {path.name}, so numbers may differ from the book's: "
+            + ", ".join(named) + (f" and {more} more" if more else ""))
+
+
 def environment_info() -> dict[str, str]:
     """Python, platform, package versions and the accelerator available, as a dict."""
     info = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
@@ -75,17 +157,16 @@ def environment_info() -> dict[str, str]:
 
 
 def environment_report(seed: int | None = None) -> str:
-    """A short, stable text block for the first cell of every notebook.
+    """The text block of every notebook's first cell: the versions that matter, exactly, and one
+    line saying whether every installed package is the locked version (naming those that are not).
 
-    Versions are printed major.minor only, so that a patch upgrade does not break the
-    stored notebook outputs; ``environment_info()`` has the full strings.
+    With the lock installed (``make install``) the block is the same on every machine, so nbval
+    compares it; in another environment its ``environment`` line tells the reader why a number may differ.
     """
     info = environment_info()
     lines = [f"Python {'.'.join(info['python'].split('.')[:2])}"]
-    for name in REPORTED_PACKAGES:
-        version = info[name]
-        short = ".".join(version.split("+")[0].split(".")[:2]) if version[0].isdigit() else version
-        lines.append(f"{name:<13}{short}")
+    lines += [f"{name:<13}{info[name]}" for name in REPORTED_PACKAGES]
+    lines.append(lock_report_line())
     if seed is not None:
         lines.append(f"{'seed':<13}{seed}")
     return "\n".join(lines)
@@ -95,3 +176,4 @@ if __name__ == "__main__":  # pragma: no cover - convenience for bug reports
     for key, value in environment_info().items():
         print(f"{key}: {value}")
     print(f"git: {git_commit()}", file=sys.stdout)
+    print(lock_report_line())
