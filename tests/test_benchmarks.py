@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from benchmarks import harness, report, speed
-from regnet_tutorial.weights.published import PYCLS_ZOO_FILE
+from regnet_tutorial.weights.published import PYCLS_ZOO_FILE, paper_table4
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--batch", "2", "--resolution", "32", "--rounds", "2", "--warmup", "1", "--min-run-time", "0",
@@ -55,7 +55,7 @@ def test_all_suites_write_csv_and_json_with_the_expected_columns(tmp_path: Path)
     t4, t4_payload = read(tmp_path, "table4")
     assert t4[0]["regnet"] == "RegNetY-400MF" and t4[0]["efficientnet"] == "efficientnet_b0"
     assert float(t4[0]["paper_regnet_ms_v100"]) == 19 and float(t4[0]["paper_efficientnet_ms_v100"]) == 34
-    assert t4_payload["source"] == speed.PYCLS_ZOO_URL
+    assert t4_payload["source"] == speed.PAPER_TABLE4_SOURCE
     sc, sc_payload = read(tmp_path, "scaling")
     assert [r["model"] for r in sc] == ["RegNetX-200MF", "RegNetY-200MF", "RegNetX-400MF"]
     assert set(sc_payload["fits"]) == {"flops", "acts"} and "r2" in sc_payload["fits"]["acts"]
@@ -91,12 +91,17 @@ def test_fit_against_hand_computed_cases() -> None:
     assert noisy["spearman_r"] == pytest.approx(0.5)
 
 
-def test_table4_regnet_times_are_the_shipped_pycls_model_zoo_numbers() -> None:
-    """The RegNetY V100 times in TABLE4_PAIRS equal the pycls MODEL_ZOO copy shipped with the package."""
+def test_table4_times_are_the_shipped_paper_table4_numbers() -> None:
+    """The V100 times in TABLE4_PAIRS equal the paper's Table 4 shipped with the package, and the
+    RegNetY times the pinned pycls MODEL_ZOO copy."""
     text = (ROOT / "regnet_tutorial" / "weights" / PYCLS_ZOO_FILE).read_text()
     zoo = {r["model"]: r for r in csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))}
-    for ours, _, _, regnet_ms, _ in speed.TABLE4_PAIRS:
-        assert float(zoo[speed.get_card(ours).display_name]["infer_ms"]) == regnet_ms
+    table4 = {r.display_name: r for r in paper_table4()}
+    for ours, effnet, _, regnet_ms, effnet_ms in speed.TABLE4_PAIRS:
+        regnet = speed.get_card(ours).display_name
+        assert float(zoo[regnet]["infer_ms"]) == regnet_ms == table4[regnet].infer_ms
+        assert table4[f"EfficientNet-B{effnet[-1]}"].infer_ms == effnet_ms
+        assert table4[regnet].pair == table4[f"EfficientNet-B{effnet[-1]}"].pair
 
 
 def test_bad_settings_fail_early_with_the_fix() -> None:
