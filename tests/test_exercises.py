@@ -62,10 +62,11 @@ def test_ch02_solution2_torchvision_rounding_of_regnety_4_0gf() -> None:
     card = get_card("regnety_4_0gf")
     paper, tv = generate_stages(card.params, "pycls"), generate_stages(card.params, "torchvision")
     assert f"({', '.join(map(str, tv.widths))}) instead of ({', '.join(map(str, paper.widths))})" in text
-    changed = [i for i, (a, b) in enumerate(zip(paper.widths, tv.widths)) if a != b]
+    changed = [i for i, (a, b) in enumerate(zip(paper.widths, tv.widths, strict=True)) if a != b]
     assert changed == [1] and text.startswith("Stage 2 changes")
     cp, ct = model_complexity(paper), model_complexity(tv)
-    assert f"from {cp.params / 1e6:.1f} M to {ct.params / 1e6:.1f} M (+{100 * (ct.params / cp.params - 1):.1f}%)" in text
+    params_growth = 100 * (ct.params / cp.params - 1)
+    assert f"from {cp.params / 1e6:.1f} M to {ct.params / 1e6:.1f} M (+{params_growth:.1f}%)" in text
     assert f"from {cp.flops / 1e9:.2f} to {ct.flops / 1e9:.2f} GF (+{100 * (ct.flops / cp.flops - 1):.0f}%)" in text
 
 
@@ -105,7 +106,8 @@ def test_ch03_solution1_squeeze_parameters() -> None:
 
 
 def test_ch03_solution2_and_4_regnety_800mf_widths() -> None:
-    spec, tv = generate_stages(get_card("regnety_800mf").params), generate_stages(get_card("regnety_800mf").params, "torchvision")
+    params = get_card("regnety_800mf").params
+    spec, tv = generate_stages(params), generate_stages(params, "torchvision")
     assert f"depths {tuple_text(spec.depths)} and widths {tuple_text(spec.widths)}" in solution("03_blocks.ipynb", 2)
     assert f"widths are {tuple_text(tv.widths)} instead of {tuple_text(spec.widths)}" in solution("03_blocks.ipynb", 4)
 

@@ -28,7 +28,7 @@ def sample_grid_figure(
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax in axes:
         ax.axis("off")
-    for ax, image, target in zip(axes, images, targets):
+    for ax, image, target in zip(axes, images, targets, strict=False):  # axes may outnumber images
         pixels = np.asarray(image, dtype=np.float32)
         if pixels.ndim == 3 and pixels.shape[0] in (1, 3) and pixels.shape[-1] not in (1, 3):
             pixels = pixels.transpose(1, 2, 0)

@@ -57,7 +57,8 @@ def draw_anynet(model: str | None = "regnetx_400mf") -> Figure:
     rows = [("stem: 3×3 conv, stride 2\n32 channels, BN, ReLU", _COLORS["stem"], "112×112")]
     for i in range(4):
         if spec is not None and i < spec.num_stages:
-            detail = f"$d_{i + 1}$ = {spec.depths[i]}, $w_{i + 1}$ = {spec.widths[i]}, $g_{i + 1}$ = {spec.group_widths[i]}"
+            detail = (f"$d_{i + 1}$ = {spec.depths[i]}, $w_{i + 1}$ = {spec.widths[i]}, "
+                      f"$g_{i + 1}$ = {spec.group_widths[i]}")
         else:
             detail = f"$d_{i + 1}$ blocks, $w_{i + 1}$, $b_{i + 1}$, $g_{i + 1}$"
         rows.append((f"stage {i + 1}: X or Y blocks, stride 2\n{detail}", _COLORS["stage"],
