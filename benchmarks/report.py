@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from regnet_tutorial.figures.style import FIGURE_WIDTH, Table, use_tutorial_style
 from regnet_tutorial.models import get_card
@@ -126,7 +127,10 @@ def plot_scaling(rows: Sequence[dict], fits: dict) -> Figure:
         xs = np.geomspace(x.min(), x.max(), 100)
         ys = f["slope"] * xs + f["intercept"]
         ax.plot(xs[ys > 0], ys[ys > 0], "-", color="black", linewidth=0.8, label="least-squares line")
-        ax.set(xscale="log", yscale="log")
+        ax.set(xscale="log", yscale="log", ylim=(t.min() / 1.5, t.max() * 1.5))
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, and no crowded labels between decades
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
         ax.set_title(f"time vs {key}: $R^2$ = {f['r2']:.2f}")
         ax.set_xlabel(unit + ", log scale")
         ax.set_ylabel(f"ms per batch of {rows[0]['batch']}\n({rows[0]['resolution']} px), log scale")
