@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..sweep.analysis import SHORT_NAMES, BootstrapResult, bootstrap_best, edf_curve, edf_label
 from .style import FIGURE_WIDTH, use_tutorial_style
@@ -94,9 +95,11 @@ def plot_bootstrap(
     ax.axvline(result.best, color="black", lw=1)
     if log:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 8, 16, 32, not 10^1 with 2x10^1 between
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(name)
     ax.set_ylabel("error (%)")
-    ax.set_title(f"{name}: best {result.best:g} [{result.low:g}, {result.high:g}]")
+    ax.set_title(f"{name}: best {result.best:.3g} [{result.low:.3g}, {result.high:.3g}]")
     return result
 
 
