@@ -112,10 +112,23 @@ def _package_figures() -> dict[str, object]:
             ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker"]),
         "confusion_figure": lambda: classes.confusion_figure(
             np.diag([10, 10, 10, 10]), class_descriptions(4), "val set"),
+        "panels": lambda: _labelled(style.panels(2, sharex=True)),
         "plot_ratios": lambda: report.plot_ratios(results["compare"]["rows"]),
         "plot_table4": lambda: report.plot_table4(results["table4"]["rows"]),
         "plot_scaling": lambda: report.plot_scaling(results["scaling"]["rows"], results["scaling"]["fits"]),
     }
+
+
+def _labelled(made: tuple[object, list]) -> object:
+    """A figure from ``style.panels`` with data, axis labels, a title and a legend in each panel."""
+    fig, axes = made
+    assert len(axes) == 2 and fig.get_figwidth() == FIGURE_WIDTH
+    for ax in axes:
+        ax.plot([1, 10, 100], [3, 2, 1], label="a curve")
+        ax.set(xscale="log", xlabel="flops (M)", ylabel="error (%)", title="a panel")
+        ax.axhline(90, linestyle="--", label="chance")
+        ax.legend()
+    return fig
 
 
 @pytest.mark.parametrize("name", sorted(_package_figures()))

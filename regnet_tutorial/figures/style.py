@@ -82,6 +82,16 @@ def _show_figures_as_2x_png() -> None:
             formatters[other].pop(Figure, None)
 
 
+def panels(nrows: int = 1, height: float = 2.6, **subplots: object) -> tuple[Figure, list[Axes]]:
+    """A new figure in the tutorial's style, :data:`FIGURE_WIDTH` wide, with ``nrows`` panels
+    stacked (each ``height`` inches tall), for the figures a chapter draws itself; ``subplots``
+    keywords (``sharex``...) go to :meth:`Figure.subplots`. Returns the figure and its axes."""
+    use_tutorial_style()
+    fig = Figure(figsize=(FIGURE_WIDTH, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, 1, squeeze=False, **subplots)
+    return fig, list(axes[:, 0])
+
+
 def drawn_font_sizes(fig: Figure, **savefig: object) -> tuple[bytes, list[float]]:
     """Draw ``fig`` as a PNG (``savefig`` keywords passed on) and return the PNG and the font
     size, in points, of every non-blank text the renderer drew (tick labels, legends, mathtext)."""
