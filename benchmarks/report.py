@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from regnet_tutorial.figures.style import Table, use_tutorial_style
+from regnet_tutorial.figures.style import FIGURE_WIDTH, Table, use_tutorial_style
 from regnet_tutorial.models import get_card
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,43 +77,44 @@ def plot_ratios(rows: Sequence[dict]) -> Figure:
     """Throughput relative to torchvision's eager run, per model, mode and setting."""
     use_tutorial_style()
     picked = [r for r in rows if r["x_torchvision"] is not None]
-    labels = [f"{_display(r)} {r['mode']}: {r['impl']} {r['settings']}" for r in picked]
+    labels = [f"{_display(r)} {r['mode']}:\n{r['impl']} {r['settings']}" for r in picked]
     med = np.array([r["x_torchvision"] for r in picked])
     err = np.array([[m - r["x_torchvision_min"], r["x_torchvision_max"] - m] for m, r in zip(med, picked)]).T
-    fig = Figure(figsize=(9, 0.32 * len(picked) + 1.2))
+    fig = Figure(figsize=(FIGURE_WIDTH, 0.42 * len(picked) + 1.2), layout="constrained")
     ax = fig.subplots()
     colors = ["tab:gray" if r["impl"] == "torchvision" else "tab:green" if r["fused"] else "tab:blue" for r in picked]
     y = np.arange(len(picked))[::-1]
     ax.barh(y, med, xerr=err, color=colors, capsize=2)
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel("throughput / torchvision eager (paired per round; bar: median, whisker: range)")
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("throughput / torchvision eager\n(paired per round; bar: median, whisker: range)")
     return fig
 
 
 def plot_table4(rows: Sequence[dict]) -> Figure:
     """EfficientNet time / RegNetY time per pair: this machine against the published V100."""
     use_tutorial_style()
-    fig = Figure(figsize=(9, 3.6))
+    fig = Figure(figsize=(FIGURE_WIDTH, 3.8), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(rows))
     ours = [r["speedup_median"] for r in rows]
     err = np.array([[m - r["speedup_min"], r["speedup_max"] - m] for m, r in zip(ours, rows)]).T
-    ax.bar(x - 0.2, [r["paper_speedup"] for r in rows], 0.4, label="V100 (pycls model zoo)", color="tab:gray")
+    ax.bar(x - 0.2, [r["paper_speedup"] for r in rows], 0.4, label="V100 (paper, Table 4)", color="tab:gray")
     ax.bar(x + 0.2, ours, 0.4, yerr=err, capsize=2, label="this machine", color="tab:blue")
     ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(x, [f"{r['regnet']}\nvs B{r['efficientnet'][-1]}" for r in rows], fontsize=8)
-    ax.set_ylabel("EfficientNet time / RegNetY time")
-    ax.legend()
+    ax.set_xticks(x, [f"{r['regnet'].removeprefix('RegNetY-')}\nvs B{r['efficientnet'][-1]}" for r in rows])
+    ax.set_xlabel("RegNetY model vs EfficientNet")
+    ax.set_ylabel("EfficientNet time /\nRegNetY time")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncols=2)
     return fig
 
 
 def plot_scaling(rows: Sequence[dict], fits: dict) -> Figure:
-    """Inference time of every model against its flops and against its activations, with the
-    least-squares line and its R^2."""
+    """Inference time of every model against its flops and against its activations (log axes:
+    the models span two orders of magnitude), with the least-squares line and its R^2."""
     use_tutorial_style()
-    fig = Figure(figsize=(9, 3.8))
-    axes = fig.subplots(1, 2, sharey=True)
+    fig = Figure(figsize=(FIGURE_WIDTH, 6.4), layout="constrained")
+    axes = fig.subplots(2, 1)
     t = np.array([r["ms_median"] for r in rows])
     for ax, key, column, unit in ((axes[0], "flops", "gflops", "flops (B multiply-adds)"),
                                   (axes[1], "acts", "macts", "activations (M)")):
@@ -121,10 +123,16 @@ def plot_scaling(rows: Sequence[dict], fits: dict) -> Figure:
             pick = [r["model"].startswith(family) for r in rows]
             ax.plot(x[pick], t[pick], marker, label=family, markersize=4)
         f = fits[key]
-        xs = np.linspace(0, x.max() * 1.05, 50)
-        ax.plot(xs, f["slope"] * xs + f["intercept"], "-", color="black", linewidth=0.8)
-        ax.set_title(f"time vs {key}: $R^2$ = {f['r2']:.2f}", fontsize=10)
-        ax.set_xlabel(unit)
-    axes[0].set_ylabel(f"ms per batch of {rows[0]['batch']} ({rows[0]['resolution']} px)")
+        # The straight-line fit, drawn over the models' range, where it predicts a positive time.
+        xs = np.geomspace(x.min(), x.max(), 100)
+        ys = f["slope"] * xs + f["intercept"]
+        ax.plot(xs[ys > 0], ys[ys > 0], "-", color="black", linewidth=0.8, label="least-squares line")
+        ax.set(xscale="log", yscale="log", ylim=(t.min() / 1.5, t.max() * 1.5))
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, and no crowded labels between decades
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"time vs {key}: $R^2$ = {f['r2']:.2f}")
+        ax.set_xlabel(unit + ", log scale")
+        ax.set_ylabel(f"ms per batch of {rows[0]['batch']}\n({rows[0]['resolution']} px), log scale")
     axes[0].legend()
     return fig

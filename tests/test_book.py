@@ -27,6 +27,7 @@ from urllib.parse import unquote, urldefrag
 import pytest
 import yaml
 from _browser import chrome_options, start_chrome
+from _png import smallest_text_css_px
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -524,6 +525,55 @@ def test_page_reads_at_desktop_and_phone_width(name: str, browser: object, phone
         f"{name}: the page scrolls sideways at {PHONE_WIDTH} px (scrollWidth {scroll_width}); too wide: {wide}")
     shot = tmp_path / f"{name.replace('/', '_')}_phone.png"
     assert phone.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
+
+
+_SIDEWAYS = """
+// Code blocks (not outputs) and display equations whose content is wider than their box, with
+// every collapsed solution opened first (a closed <details> measures 0 px wide).
+document.querySelectorAll('article details').forEach(d => { d.open = true; });
+const wide = e => e.scrollWidth > e.clientWidth + 1;
+const code = Array.from(document.querySelectorAll('article div.highlight pre'))
+    .filter(e => !e.closest('.cell_output'));
+const maths = Array.from(document.querySelectorAll('article mjx-container[display="true"]'));
+const longest = e => e.innerText.split('\\n').reduce((a, l) => (l.length > a.length ? l : a), '');
+return [code.filter(wide).map(e => `${e.scrollWidth} > ${e.clientWidth} px: ${longest(e).slice(0, 90)}`),
+        maths.filter(wide).map(e => `${e.scrollWidth} > ${e.clientWidth} px: ${e.textContent.slice(0, 60)}`),
+        code.length + maths.length];
+"""
+
+_SHOWN_IMAGES = """
+return Array.from(document.querySelectorAll('article img'))
+    .map(img => [img.getAttribute('src'), img.getBoundingClientRect().width]);
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", toc_files())
+def test_code_equations_and_figure_text_fit_desktop_and_phone(name: str, browser: object, phone: object,
+                                                              server: str, built_book: Path) -> None:
+    """At 1400 px no code block or equation scrolls sideways; on a 390 px phone no equation does
+    (code may scroll there, in its own box), and the smallest text of every figure, as the
+    phone shows it, is at least 8 CSS px (the figure's recorded smallest font, its resolution
+    and the width the page gives it)."""
+    url = server + f"{name}.html"
+    browser.set_window_size(DESKTOP_WIDTH, 1000)
+    _open(browser, url)
+    code, maths, seen = browser.execute_script(_SIDEWAYS)
+    assert not code, f"{name}: code blocks scroll sideways at {DESKTOP_WIDTH} px:\n" + "\n".join(code)
+    assert not maths, f"{name}: equations scroll sideways at {DESKTOP_WIDTH} px:\n" + "\n".join(maths)
+    _open(phone, url)
+    _, maths, seen_on_phone = phone.execute_script(_SIDEWAYS)
+    assert seen_on_phone == seen, "the phone shows other code blocks or equations than the desktop"
+    assert not maths, f"{name}: equations scroll sideways at {PHONE_WIDTH} px:\n" + "\n".join(maths)
+    small = []
+    for src, shown in phone.execute_script(_SHOWN_IMAGES):
+        path = (built_book / name).parent / unquote(src.split("?")[0])
+        if path.suffix != ".png":
+            continue
+        px = smallest_text_css_px(path.read_bytes(), shown)
+        if px < 8.0:
+            small.append(f"{src}: smallest text {px:.1f} CSS px at {shown:.0f} px wide")
+    assert not small, f"{name}: figure text too small on a {PHONE_WIDTH} px phone:\n" + "\n".join(small)
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from ..sweep.analysis import SHORT_NAMES
 from .design_spaces import space_color
-from .style import use_tutorial_style
+from .style import FIGURE_WIDTH, use_tutorial_style
 
 
 def reliability_figure(
@@ -20,7 +20,7 @@ def reliability_figure(
     against the longest budget (validity) is drawn dashed. ``summary`` is
     :func:`regnet_tutorial.sweep.reliability.summarize`'s record."""
     use_tutorial_style()
-    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    fig = Figure(figsize=(FIGURE_WIDTH, 3.8), layout="constrained")
     ax = fig.subplots()
     rows = summary["table"]
     seen = np.array([r["images_seen"] for r in rows], dtype=float)
@@ -39,5 +39,5 @@ def reliability_figure(
     ax.set_xlabel("images seen per model (log scale)")
     ax.set_ylabel("Spearman correlation")
     ax.set_ylim(-1, 1.05)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right")
     return fig

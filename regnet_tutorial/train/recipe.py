@@ -507,9 +507,14 @@ def write_recipe_files(folder: str | Path) -> list[Path]:
             continue
         cfg = paper_config(name)
         total = cfg.batch_size * PAPER_NUM_GPUS
+        schedule = (
+            "mmclassification's learning-rate schedule (schedule: mmcls, warm-up per step), as the "
+            "seed table's run of this model was trained" if cfg.schedule == "mmcls"
+            else "the paper's code's learning-rate schedule (schedule: pycls, per epoch)"
+        )
         comment = (
             f"{card.display_name}: the paper's training recipe (pycls configs/dds_baselines, "
-            f"{PAPER_NUM_GPUS} GPUs).\n"
+            f"{PAPER_NUM_GPUS} GPUs)\nwith {schedule}.\n"
             f"Total batch {total} = {PAPER_NUM_GPUS} processes x batch_size {cfg.batch_size}; "
             f"lr = {cfg.lr_per_128:g} x {total} / {REFERENCE_BATCH} = {cfg.lr_per_128 * total / REFERENCE_BATCH:g}.\n"
             f"Precise BN on {cfg.precise_bn_samples} images (pycls BN.NUM_SAMPLES_PRECISE, mmcls PreciseBNHook): "

@@ -81,3 +81,18 @@ def make_tiny_dataset(
                     folder / f"{_class_name(c)}_{i:05d}.JPEG", "JPEG", quality=JPEG_QUALITY
                 )
     return root
+
+
+_HUES = (("red", 0.0), ("orange", 1 / 12), ("yellow", 1 / 6), ("lime", 1 / 4), ("green", 1 / 3), ("cyan", 1 / 2),
+         ("blue", 2 / 3), ("purple", 3 / 4), ("magenta", 5 / 6), ("red", 1.0))
+
+
+def class_descriptions(num_classes: int = 4) -> list[str]:
+    """What tells the classes apart, one short name per class: the grating's colour and its
+    orientation, e.g. ``"red 0°"`` (for figures, which the folder names ``n0000000k`` don't help)."""
+    names = []
+    for index in range(num_classes):
+        hue = index / num_classes
+        colour = min(_HUES, key=lambda named: abs(named[1] - hue))[0]
+        names.append(f"{colour} {90 * index / num_classes:g}°")
+    return names

@@ -2,9 +2,12 @@
 
 Three sources, all readable offline:
 
-* **pycls** (the paper's code): the RegNetX/RegNetY tables of its ``MODEL_ZOO.md``,
-  shipped as ``regnet_tutorial/weights/published_data/pycls_model_zoo.csv`` with the values as printed
+* **pycls** (the paper's code): the RegNetX/RegNetY tables of its ``MODEL_ZOO.md`` at the
+  revision that printed the paper's numbers (pinned commit), shipped as
+  ``regnet_tutorial/weights/published_data/pycls_model_zoo.csv`` with the values as printed
   (flops in billions of multiply-adds, params and acts in millions, top-1 error).
+* **the paper's Table 4**: RegNetY against EfficientNet under the same recipe, with inference
+  time and top-1 error, shipped as ``regnet_tutorial/weights/published_data/paper_table4.csv``.
 * **mmclassification** (OpenMMLab): the results table of ``configs/regnet/README.md``,
   shipped verbatim as ``regnet_tutorial/weights/published_data/mmcls_regnet_README.md``. Params and flops
   are kept as the printed strings, so their precision is the printed number of decimals.
@@ -36,6 +39,10 @@ MMCLS_README_FILE = "published_data/mmcls_regnet_README.md"
 
 PYCLS_ZOO_FILE = "published_data/pycls_model_zoo.csv"
 """The shipped copy of pycls's model-zoo numbers; its first comment line names the source."""
+
+PAPER_TABLE4_FILE = "published_data/paper_table4.csv"
+"""The shipped copy of the paper's Table 4 (RegNetY against EfficientNet); its first comment
+line names the source."""
 
 TORCHVISION_DOCS_URL = "https://pytorch.org/vision/stable/models/regnet.html"
 
@@ -235,17 +242,23 @@ def _read_shipped(relative_path: str) -> str:
     return resources.files(__package__).joinpath(*relative_path.split("/")).read_text(encoding="utf-8")
 
 
-def pycls_model_zoo() -> list[PyclsRow]:
-    """The pycls model-zoo numbers for the 24 RegNetX/RegNetY models, from the shipped CSV."""
-    lines = _read_shipped(PYCLS_ZOO_FILE).splitlines()
+def _read_sourced_csv(relative_path: str) -> tuple[str, list[dict[str, str]]]:
+    """``(source, records)`` of a shipped CSV whose first line is ``# Source: ...``."""
+    lines = _read_shipped(relative_path).splitlines()
     comments = [line.lstrip("# ") for line in lines if line.startswith("#")]
     if not comments or not comments[0].startswith("Source:"):
         raise PublishedTableError(
-            f"regnet_tutorial/{PYCLS_ZOO_FILE}: the first line must be '# Source: <where the numbers are from>'."
+            f"regnet_tutorial/{relative_path}: the first line must be '# Source: <where the numbers are from>'."
         )
-    source = f"{comments[0].removeprefix('Source:').strip()} (copy: regnet_tutorial/{PYCLS_ZOO_FILE})"
+    source = f"{comments[0].removeprefix('Source:').strip()} (copy: regnet_tutorial/{relative_path})"
+    return source, list(csv.DictReader(line for line in lines if not line.startswith("#")))
+
+
+def pycls_model_zoo() -> list[PyclsRow]:
+    """The pycls model-zoo numbers for the 24 RegNetX/RegNetY models, from the shipped CSV."""
+    source, records = _read_sourced_csv(PYCLS_ZOO_FILE)
     rows = []
-    for record in csv.DictReader(line for line in lines if not line.startswith("#")):
+    for record in records:
         rows.append(PyclsRow(
             display_name=record["model"], flops_b=record["flops_b"], params_m=record["params_m"],
             acts_m=record["acts_m"], top1_error=float(record["top1_error"]),
@@ -253,6 +266,33 @@ def pycls_model_zoo() -> list[PyclsRow]:
             train_hr=float(record["train_hr"]), source=source,
         ))
     return rows
+
+
+@dataclass(frozen=True)
+class Table4Row:
+    """One model of the paper's Table 4, numbers as printed (as :class:`PyclsRow`), and ``pair``:
+    the RegNetY and the EfficientNet of similar flops that the table compares share it (1 to 6)."""
+
+    pair: int
+    display_name: str
+    flops_b: str
+    params_m: str
+    acts_m: str
+    top1_error: float
+    batch_size: int
+    infer_ms: float
+    train_hr: float
+    source: str
+
+
+def paper_table4() -> list[Table4Row]:
+    """The paper's Table 4, RegNetY against EfficientNet (six pairs), from the shipped CSV."""
+    source, records = _read_sourced_csv(PAPER_TABLE4_FILE)
+    return [Table4Row(
+        pair=int(r["pair"]), display_name=r["model"], flops_b=r["flops_b"], params_m=r["params_m"],
+        acts_m=r["acts_m"], top1_error=float(r["top1_error"]), batch_size=int(r["batch_size"]),
+        infer_ms=float(r["infer_ms"]), train_hr=float(r["train_hr"]), source=source,
+    ) for r in records]
 
 
 def torchvision_builders() -> list[str]:

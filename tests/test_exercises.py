@@ -1,0 +1,120 @@
+"""The numbers quoted in the exercise solutions of chapters 02 and 03 (chapter 07's are in
+test_benchmarks.py), computed again from the package and compared with the chapter's text.
+
+Each solution is read from the notebook, so that a number that drifts from what the code
+gives fails here rather than misleading a reader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from regnet_tutorial import get_card
+from regnet_tutorial.complexity import model_complexity
+from regnet_tutorial.design_space import (
+    DesignSpaceError,
+    RegNetParams,
+    block_exponents,
+    generate_stages,
+    quantized_widths,
+)
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def solution(notebook: str, number: int) -> str:
+    """The text of ``Solution <number>`` of a chapter, whitespace collapsed."""
+    nb = nbformat.read(NOTEBOOKS / notebook, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    found = re.search(rf"\{{dropdown\}} Solution {number}\n(.*?)\n:::", text, re.S)
+    assert found, f"{notebook}: no 'Solution {number}' dropdown"
+    return " ".join(found.group(1).split())
+
+
+def tuple_text(values: tuple[int, ...] | list[int]) -> str:
+    return "(" + ", ".join(str(v) for v in values) + ")"
+
+
+def test_ch02_solution1_wider_multipliers() -> None:
+    text = solution("02_regnet_parametrization.ipynb", 1)
+    p = get_card("regnetx_400mf").params
+    assert f"{p.w0} + {p.wa} \\cdot {p.depth - 1} \\approx {round(p.w0 + p.wa * (p.depth - 1))}" in text
+    with pytest.raises(DesignSpaceError) as err:
+        generate_stages(dataclasses.replace(p, wm=2.0))
+    five = [p.w0 * 2**k for k in range(5)]
+    assert all(str(w) in str(err.value) for w in five) and tuple_text(five) in text
+    three = generate_stages(dataclasses.replace(p, wm=3.0))
+    original = generate_stages(p)
+    assert f"depths {tuple_text(three.depths)} and widths {tuple_text(three.widths)}" in text
+    assert f"instead of {tuple_text(original.depths)} and {tuple_text(original.widths)}" in text
+    flops = model_complexity(three).flops / 1e9, model_complexity(original).flops / 1e9
+    assert f"{flops[0]:.2f} GF instead of {flops[1]:.2f} GF" in text
+
+
+def test_ch02_solution2_torchvision_rounding_of_regnety_4_0gf() -> None:
+    text = solution("02_regnet_parametrization.ipynb", 2)
+    card = get_card("regnety_4_0gf")
+    paper, tv = generate_stages(card.params, "pycls"), generate_stages(card.params, "torchvision")
+    assert f"({', '.join(map(str, tv.widths))}) instead of ({', '.join(map(str, paper.widths))})" in text
+    changed = [i for i, (a, b) in enumerate(zip(paper.widths, tv.widths, strict=True)) if a != b]
+    assert changed == [1] and text.startswith("Stage 2 changes")
+    cp, ct = model_complexity(paper), model_complexity(tv)
+    params_growth = 100 * (ct.params / cp.params - 1)
+    assert f"from {cp.params / 1e6:.1f} M to {ct.params / 1e6:.1f} M (+{params_growth:.1f}%)" in text
+    assert f"from {cp.flops / 1e9:.2f} to {ct.flops / 1e9:.2f} GF (+{100 * (ct.flops / cp.flops - 1):.0f}%)" in text
+
+
+def test_ch02_solution3_three_stages() -> None:
+    text = solution("02_regnet_parametrization.ipynb", 3)
+    params = RegNetParams(depth=10, w0=48, wa=20.0, wm=2.5, group_width=8)
+    stages = generate_stages(params)
+    assert f"depths {tuple_text(stages.depths)} and widths {tuple_text(stages.widths)}" in text
+    last = params.w0 + params.wa * (params.depth - 1)
+    assert f"= {last:g}$" in text
+    powers = math.log(last / params.w0) / math.log(params.wm)  # the exponent s_j of the last block
+    assert powers == pytest.approx(max(block_exponents(params)), rel=1e-12)
+    assert f"\\approx {powers:.2f}$ powers of 2.5" in text and f"{powers:.2f}" == "1.70"
+    assert sorted({round(s) for s in block_exponents(params)}) == [0, 1, 2]
+
+
+def test_ch02_solution4_without_the_multiple_of_8() -> None:
+    text = solution("02_regnet_parametrization.ipynb", 4)
+    p = get_card("regnetx_1_6gf").params
+    eq4 = sorted({p.w0 * p.wm ** round(s) for s in block_exponents(p)})
+    code = sorted(set(quantized_widths(p)))
+    assert "Eq. 4 alone gives " + ", ".join(f"{w:g}" for w in eq4[:-1]) + f" and {eq4[-1]:g} channels" in text
+    assert "multiples of 8 gives " + ", ".join(str(w) for w in code[:-1]) + f" and {code[-1]}" in text
+
+
+def test_ch03_solution1_squeeze_parameters() -> None:
+    from regnet_tutorial.blocks import ResBottleneckBlock
+
+    text = solution("03_blocks.ipynb", 1)
+    count = {r: sum(p.numel() for p in ResBottleneckBlock(32, 64, 2, 16, se_ratio=r).parameters())
+             for r in (0.0, 0.25, 0.5)}
+    w_b, w_se = 64, int(0.5 * 32)
+    se = w_b * w_se + w_se + w_se * w_b + w_b
+    assert se == count[0.5] - count[0.0]
+    assert f"= {se}$ parameters ({count[0.25] - count[0.0]} with 0.25)" in text
+    assert f"has {count[0.5]} parameters instead of {count[0.25]}" in text
+
+
+def test_ch03_solution2_and_4_regnety_800mf_widths() -> None:
+    params = get_card("regnety_800mf").params
+    spec, tv = generate_stages(params), generate_stages(params, "torchvision")
+    assert f"depths {tuple_text(spec.depths)} and widths {tuple_text(spec.widths)}" in solution("03_blocks.ipynb", 2)
+    assert f"widths are {tuple_text(tv.widths)} instead of {tuple_text(spec.widths)}" in solution("03_blocks.ipynb", 4)
+
+
+def test_ch03_solution3_smaller_input() -> None:
+    text = solution("03_blocks.ipynb", 3)
+    big, small = model_complexity("regnetx_400mf", resolution=224), model_complexity("regnetx_400mf", resolution=160)
+    assert f"from {big.flops / 1e9:.3f} to {small.flops / 1e9:.3f} GF" in text
+    assert f"from {big.acts / 1e6:.2f} M to {small.acts / 1e6:.2f} M" in text
+    assert f"\\approx {(160 / 224) ** 2:.2f}$" in text
