@@ -10,6 +10,7 @@ A notebook shows a returned figure by ending the cell with it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib as mpl
 import pandas as pd
@@ -39,6 +40,17 @@ def use_tutorial_style() -> None:
     """Reset matplotlib to its defaults plus the tutorial's fixed settings."""
     mpl.rcdefaults()
     mpl.rcParams.update(_STYLE)
+
+
+def new_figure(
+    nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (9.0, 5.0), **subplots: Any,
+) -> tuple[Figure, Any]:
+    """A figure in the tutorial style, outside pyplot's global list, and its axes
+    (``Figure.subplots(nrows, ncols, **subplots)``). A notebook shows it by ending the cell with
+    the figure, or with ``IPython.display.display(fig)`` mid-cell."""
+    use_tutorial_style()
+    fig = Figure(figsize=figsize, layout="tight")
+    return fig, fig.subplots(nrows, ncols, **subplots)
 
 
 def plot_width_function(ax: Axes, params: RegNetParams, title: str = "") -> None:

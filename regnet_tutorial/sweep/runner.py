@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import math
 import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,7 +26,8 @@ import torch.nn.functional as F
 from ..anynet import AnyNet
 from ..train.averaging import precise_bn
 from ..train.schedule import lr_at
-from ..util.env import git_commit, package_versions, seed_everything
+from ..util.env import git_commit, seed_everything, versions
+from ..util.progress import Progress
 from .images import ImageSet, load_dataset
 from .plan import SweepPlan, TrainSettings
 from .results_file import ResultsFile, ResultsFileError, result_key
@@ -120,46 +120,11 @@ def device_name(device: torch.device) -> str:
     return f"{device.type} ({cpu})"
 
 
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    versions.update(package_versions(("torch", "torchvision", "accelerate", "numpy")))
-    return versions
-
+SWEEP_PACKAGES = ("torch", "torchvision", "accelerate", "numpy")
+"""The versions each result line records (with Python's)."""
 
 SampleFn = Callable[[str, int, int, tuple[float, float], dict[str, Any]], list[dict[str, Any]]]
 SpecFn = Callable[[dict[str, Any]], Any]
-
-
-class Progress:
-    """Models done and time left: a tqdm bar on a terminal, a log line every ``every_s`` otherwise."""
-
-    def __init__(self, total: int, done: int, enabled: bool, every_s: float = 60.0) -> None:
-        self.total, self.done, self.enabled, self.every_s = total, done, enabled, every_s
-        self.start, self.last_log, self.first = time.monotonic(), time.monotonic(), done
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=done, unit="model", desc="sweep", dynamic_ncols=True)
-
-    def update(self, done: int, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
-            return
-        self.done = done
-        now = time.monotonic()
-        if force or now - self.last_log >= self.every_s:
-            self.last_log = now
-            rate = (now - self.start) / max(1, done - self.first)
-            left = rate * (self.total - done)
-            print(f"sweep: {done}/{self.total} models, {rate:.1f} s/model, ~{left / 60:.0f} min left",
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def run_sweep(
@@ -210,8 +175,9 @@ def run_sweep(
         samples = [s for group in zip(*per_space) for s in group]
         todo = [s for s in samples if result_key(s, plan.replicate) not in done_keys]
         mine = todo[rank::world]
-        meta = {"versions": _versions(), "git_commit": git_commit(), "device": device_name(accelerator.device),
-                "num_processes": world, "torch_threads": torch.get_num_threads()}
+        meta = {"versions": versions(SWEEP_PACKAGES), "git_commit": git_commit(),
+                "device": device_name(accelerator.device), "num_processes": world,
+                "torch_threads": torch.get_num_threads()}
         progress = Progress(len(samples), len(samples) - len(todo), accelerator.is_main_process, log_every_s)
         for sample in mine:
             seed = model_seed(plan.seed, sample["space"], sample["index"], plan.replicate)
