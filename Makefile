@@ -18,7 +18,8 @@ LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml --extra dev --extra book --g
 
 help:
 	@echo "make book     build the Jupyter Book into book/_build/html (offline)"
-	@echo "make test     run the whole suite: unit tests and nbval on the notebooks"
+	@echo "make test     run the whole suite: ruff, unit tests and nbval on the notebooks"
+	@echo "make test-fast  ruff and the unit tests not marked slow (a few minutes on 2 cores)"
 	@echo "make scripts  regenerate scripts/ from the notebooks"
 	@echo "make book-execute  build the book re-executing every notebook (slow)"
 	@echo "make install  create .venv with exactly the versions in $(LOCK)"
@@ -47,6 +48,7 @@ test: export OMP_NUM_THREADS = 1
 # The stored notebook outputs must hold on any x86-64 CPU, so nbval runs twice: with the kernels
 # PyTorch picks for this CPU (AVX-512 or AVX2), then with the portable ones (ATEN_CPU_CAPABILITY=default).
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks book/results.ipynb
 	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -n $(JOBS) --dist loadscope -p no:cacheprovider \
@@ -54,6 +56,7 @@ test: $(STAMP)
 
 test-fast: export OMP_NUM_THREADS = 1
 test-fast: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope tests -m "not slow"
 
 book: $(STAMP)

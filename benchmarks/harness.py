@@ -220,7 +220,7 @@ class _NewTensorBytes(TorchDispatchMode):
         super().__init__()
         self.total = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         inputs = {t.untyped_storage().data_ptr() for t in pytree.tree_leaves((args, kwargs))
                   if isinstance(t, torch.Tensor)}
@@ -269,7 +269,9 @@ def child_peak_rss(spec: dict) -> float:
 PEAK_KERNELS = ("matmul", "conv3x3")
 
 
-def peak_flops(device: torch.device, repeats: int = 5, min_run_time: float = 0.3, small: bool = False) -> dict[str, float]:
+def peak_flops(
+    device: torch.device, repeats: int = 5, min_run_time: float = 0.3, small: bool = False,
+) -> dict[str, float]:
     """The device's measured peak, per kernel: fp32 FLOP/s of a large matrix product (``2 n^3``
     FLOPs) and of a large dense 3x3 convolution in channels-last layout, each the fastest of
     ``repeats`` measurements (on a shared machine load only ever slows a kernel down).

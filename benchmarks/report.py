@@ -67,7 +67,8 @@ def inference_speedups(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
 def inference_table(rows: Sequence[dict]) -> Table:
     """Each inference setting against torchvision's eager run: images/s and ratio."""
     body = [[_display(r), r["impl"], r["settings"], r["batch"], f"{r['img_per_s']:.1f}",
-             f"{r['x_torchvision']:.2f}", f"{r['pct_of_peak']:.0f}%", f"{r['peak_mem_mib']:.0f}" if r["peak_mem_mib"] else "-"]
+             f"{r['x_torchvision']:.2f}", f"{r['pct_of_peak']:.0f}%",
+             f"{r['peak_mem_mib']:.0f}" if r["peak_mem_mib"] else "-"]
             for r in rows if r["mode"] == "infer" and r["x_torchvision"] is not None]
     return Table(body, ["model", "impl", "settings", "batch", "img/s", "x torchvision eager",
                         "of peak FLOP/s", "peak MiB"])

@@ -1,9 +1,7 @@
 """Sampling cost of the design-space samplers: seconds to draw N models into a flops band.
 
 The target (issue 8): 500 models in a band 10% wide at 224 px in under 10 s on 2 CPU cores,
-for every space. Measured on a shared 2-core AMD EPYC (one thread), 360-396 MF, seed 0: 0.3-0.4 s
-per AnyNetX space, 1.5 s RegNet, 1.0 s RegNetX (before the closed-form band check: 1.9-3.2 s,
-4.0 s and 3.2 s). Example::
+for every space; the measurements are in ``benchmarks/results/README.md``. Example::
 
     python benchmarks/sampling.py                      # every space, 500 models, 360-396 MF
     python benchmarks/sampling.py --space anynetx_a --n 500 --flops 360e6:396e6

@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ from regnet_tutorial.errors import UsageError
 from regnet_tutorial.figures.style import format_table
 from regnet_tutorial.models import MODEL_CARDS, get_card, list_models
 from regnet_tutorial.util.atomic import write_text_atomic
-from regnet_tutorial.util.cli import ArgumentParser, run_main
+from regnet_tutorial.util.cli import ArgumentParser, int_at_least, run_main
 from regnet_tutorial.util.env import environment_info, git_commit
 
 PAPER_TABLE4_SOURCE = (
@@ -140,7 +140,8 @@ def committed_compare(models: Sequence[str], batch: int, resolution: int, train_
             continue
         if c.impl == "torchvision":
             extra.append(replace(c, memory_format="channels_last"))
-        tv_twin = next((twin_of(p) for p in eager if p.impl == "torchvision" and p.group.split("|")[0] == c.group.split("|")[0]), None)
+        same_group = [p for p in eager if p.group.split("|")[0] == c.group.split("|")[0]]
+        tv_twin = next((twin_of(p) for p in same_group if p.impl == "torchvision"), None)
         if c.impl == "ours" and c.arch == tv_twin:
             extra += [replace(c, memory_format="channels_last"), replace(c, fused=True),
                       replace(c, fused=True, memory_format="channels_last")]
@@ -289,7 +290,7 @@ def metadata(device: torch.device, peaks: dict[str, float] | None) -> dict:
     info = environment_info()
     return {
         "command": "python -m benchmarks.speed " + " ".join(sys.argv[1:]),
-        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git_commit": git_commit(harness.ROOT),
         "device": device.type, "device_name": harness.device_name(device),
         "torch_threads": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
@@ -364,7 +365,8 @@ def print_scaling(rows: Sequence[dict], fits: dict) -> None:
 
 
 def run_compare(
-    args: argparse.Namespace, device: torch.device, peak: dict[str, float] | None, contenders: list[Contender] | None = None,
+    args: argparse.Namespace, device: torch.device, peak: dict[str, float] | None,
+    contenders: list[Contender] | None = None,
 ) -> tuple[list[dict], dict[str, float] | None]:
     if contenders is None:
         contenders = compare_contenders(
@@ -400,7 +402,9 @@ def run_table4(args: argparse.Namespace, device: torch.device, peak: dict[str, f
     return out
 
 
-def run_scaling(args: argparse.Namespace, device: torch.device, peak: dict[str, float] | None) -> tuple[list[dict], dict]:
+def run_scaling(
+    args: argparse.Namespace, device: torch.device, peak: dict[str, float] | None,
+) -> tuple[list[dict], dict]:
     models = args.scaling_models or PYCLS_MODELS
     contenders = [Contender("ours", m, "infer", args.scaling_batch, args.resolution, group=f"scaling|{m}")
                   for m in models]
@@ -421,24 +425,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     common.add_argument("--out", type=Path, default=Path("benchmarks/results/local"),
                         help="folder for NAME.csv and NAME.json (default: benchmarks/results/local)")
     common.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    common.add_argument("--threads", type=int, default=None, help="PyTorch CPU threads (default: its own choice)")
-    common.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds")
-    common.add_argument("--warmup", type=int, default=2, help="untimed calls per contender first")
+    common.add_argument("--threads", type=int_at_least(1), default=None,
+                        help="PyTorch CPU threads (default: its own choice)")
+    common.add_argument("--rounds", type=int_at_least(1), default=7, help="interleaved timing rounds")
+    common.add_argument("--warmup", type=int_at_least(0), default=2, help="untimed calls per contender first")
     common.add_argument("--min-run-time", type=float, default=0.5,
                         help="seconds per contender per round (blocked_autorange)")
     common.add_argument("--memory", choices=["on", "off"], default="on",
                         help="peak memory per contender (CPU: a child process each)")
     common.add_argument("--models", nargs="+", default=["regnetx_400mf", "regnety_1_6gf"])
-    common.add_argument("--batch", type=int, default=16)
-    common.add_argument("--train-batch", type=int, default=None, help="batch of training steps (default: --batch)")
-    common.add_argument("--resolution", type=int, default=224)
+    common.add_argument("--batch", type=int_at_least(1), default=16)
+    common.add_argument("--train-batch", type=int_at_least(1), default=None,
+                        help="batch of training steps (default: --batch)")
+    common.add_argument("--resolution", type=int_at_least(32), default=224)
     common.add_argument("--pairs", nargs="+", default=None, metavar="REGNETY",
                         help="table 4 pairs by our RegNetY name (default: all six)")
-    common.add_argument("--table4-batch", type=int, default=64, help="images per call in table 4 (paper: 64)")
-    common.add_argument("--table4-rounds", type=int, default=3,
-                        help="rounds of table 4 (default 3: EfficientNet-B5 at 64 images takes a minute on one CPU core)")
-    common.add_argument("--scaling-batch", type=int, default=8)
-    common.add_argument("--scaling-rounds", type=int, default=None, help="default: --rounds")
+    common.add_argument("--table4-batch", type=int_at_least(1), default=64,
+                        help="images per call in table 4 (paper: 64)")
+    common.add_argument("--table4-rounds", type=int_at_least(1), default=3,
+                        help="rounds of table 4 (default 3: EfficientNet-B5 at 64 images takes a minute "
+                             "on one CPU core)")
+    common.add_argument("--scaling-batch", type=int_at_least(1), default=8)
+    common.add_argument("--scaling-rounds", type=int_at_least(1), default=None, help="default: --rounds")
     common.add_argument("--scaling-models", nargs="+", default=None, help="default: the paper's 24 models")
     parser = ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -454,13 +462,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub.add_parser("peak", parents=[common], help="the device's measured peak FLOP/s (matmul, 3x3 conv)")
     sub.add_parser("all", parents=[common], help="peak, compare (committed set), table4, scaling")
     args = parser.parse_args(argv)
-    if min(args.rounds, args.table4_rounds or 1, args.scaling_rounds or 1) < 1 or args.warmup < 0 or args.min_run_time < 0:
-        parser.error("need --rounds >= 1, --warmup >= 0 and --min-run-time >= 0")
-    if min(args.batch, args.train_batch or 1, args.table4_batch, args.scaling_batch) < 1 or args.resolution < 32:
-        parser.error("need batch sizes >= 1 and --resolution >= 32")
+    if args.min_run_time < 0:
+        parser.error(f"argument --min-run-time: {args.min_run_time} is negative; give seconds >= 0")
     for name in list(args.models) + list(args.scaling_models or []) + list(args.pairs or []):
         if name not in MODEL_CARDS:
-            parser.error(f"unknown model {name!r}; python -c 'import regnet_tutorial as r; print(r.list_models())' lists them")
+            parser.error(f"unknown model {name!r}; "
+                         "python -c 'import regnet_tutorial as r; print(r.list_models())' lists them")
     if args.pairs and not set(args.pairs) <= {p[0] for p in TABLE4_PAIRS}:
         parser.error(f"--pairs takes our RegNetY names among {[p[0] for p in TABLE4_PAIRS]}")
     return args

@@ -9,6 +9,7 @@ from torch import nn
 
 from .blocks import Head, ResBottleneckBlock, Stage, Stem
 from .design_space import DesignSpaceError, StageSpec
+from .errors import check_int
 
 
 class AnyNet(nn.Module):
@@ -30,8 +31,7 @@ class AnyNet(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("num_classes", num_classes), ("in_channels", in_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise DesignSpaceError(f"{name}={value!r} is invalid: {name} must be an integer >= 1.")
+            check_int(name, value, 1, DesignSpaceError)
         self.spec = spec
         self.stem = Stem(in_channels, spec.stem_width, spec.stem_stride)
         self.stages = nn.Sequential()

@@ -12,7 +12,9 @@ The paper compares models by three numbers, all computed here from the
   which the paper finds predicts GPU run time better than flops (Section 5).
 
 The functions below follow the network from its smallest piece to the whole: one
-layer type each, then the block, stage, stem, head and model.
+layer type each, then the block, stage, stem, head and model. :func:`band_flops` is the flops
+count alone in closed form, for the samplers' band check on every candidate; the tests hold it
+equal to :func:`model_complexity`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .design_space import StageSpec
+from .errors import check_int
 from .models import get_card
 
 
@@ -116,13 +119,10 @@ def stage(
     bottleneck_multiplier: float, se_ratio: float,
 ) -> tuple[Complexity, int]:
     """``depth`` blocks of width ``w_out``; only the first changes width and resolution."""
-    total = Complexity()
-    for i in range(depth):
-        cx, size = res_bottleneck_block(
-            size, w_in if i == 0 else w_out, w_out, stride if i == 0 else 1,
-            group_width, bottleneck_multiplier, se_ratio,
-        )
-        total = total + cx
+    total, size = res_bottleneck_block(size, w_in, w_out, stride, group_width, bottleneck_multiplier, se_ratio)
+    if depth > 1:  # the other d - 1 blocks are identical: count one, multiply
+        rest, size = res_bottleneck_block(size, w_out, w_out, 1, group_width, bottleneck_multiplier, se_ratio)
+        total = total + Complexity(rest.flops * (depth - 1), rest.params * (depth - 1), rest.acts * (depth - 1))
     return total, size
 
 
@@ -134,11 +134,6 @@ def stem(size: int, w_in: int, w_out: int, stride: int = 2) -> tuple[Complexity,
 def head(w_in: int, num_classes: int) -> Complexity:
     """The head: global average pooling (free) and the classifier."""
     return linear(w_in, num_classes)
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r} is invalid: {name} must be an integer >= 1.")
 
 
 def _as_spec(spec_or_name: StageSpec | str) -> StageSpec:
@@ -162,7 +157,7 @@ def stage_complexity(
     for name, value in (
         ("resolution", resolution), ("num_classes", num_classes), ("in_channels", in_channels)
     ):
-        _check_positive_int(name, value)
+        check_int(name, value)
     spec = _as_spec(spec)
     parts: dict[str, Complexity] = {}
     parts["stem"], size = stem(resolution, in_channels, spec.stem_width, spec.stem_stride)
@@ -187,3 +182,38 @@ def model_complexity(
     for cx in parts.values():
         total = total + cx
     return total
+
+
+def band_flops(
+    depths: list[int], widths: list[int], group_widths: list[int], bottleneck_multipliers: list[float],
+    strides: list[int], se_ratio: float, stem_width: int, stem_stride: int,
+    resolution: int, num_classes: int, in_channels: int,
+) -> int:
+    """The flops alone of :func:`model_complexity`, in closed form.
+
+    The same conventions (a conv costs ``k * k * (w_in / groups) * w_out`` multiply-adds per
+    output position, plus one add per output element when it has a bias; the classifier has a
+    bias), summed per stage as the first block plus ``d - 1`` times the repeated one, without
+    building a :class:`StageSpec` or any :class:`Complexity`: the sampler's band check on every
+    candidate. Arguments as the fields of :class:`StageSpec`; each group width must divide its
+    inner width (after :func:`make_compatible`).
+    """
+    size = (resolution - 1) // stem_stride + 1
+    flops = 9 * in_channels * stem_width * size * size  # stem: 3x3 conv
+    w_in = stem_width
+    for d, w, g, m, s in zip(depths, widths, group_widths, bottleneck_multipliers, strides):
+        w_b = int(round(w * m))
+        conv3 = 9 * (w_b // (w_b // g)) * w_b  # 3x3 group conv: (w_b / groups) inputs per output
+        out = (size - 1) // s + 1
+        first = w_in * w_b * size * size + (conv3 + w_b * w) * out * out  # 1x1, 3x3 (strided), 1x1
+        if w_in != w or s != 1:
+            first += w_in * w * out * out  # 1x1 strided projection
+        rest = (2 * w * w_b + conv3) * out * out
+        if se_ratio > 0:  # two 1x1 convs with bias on the pooled 1x1 map
+            w_se = int(round(w_in * se_ratio))
+            first += 2 * w_b * w_se + w_se + w_b
+            w_se = int(round(w * se_ratio))
+            rest += 2 * w_b * w_se + w_se + w_b
+        flops += first + (d - 1) * rest
+        size, w_in = out, w
+    return flops + w_in * num_classes + num_classes  # head: the classifier with bias

@@ -33,11 +33,12 @@ apply the paper's four-stage filter.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
-from typing import Literal
+from numbers import Real
+from typing import Any, Literal
 
-from .errors import RegNetTutorialError
+from .errors import RegNetTutorialError, is_int
 
 QUANTUM = 8
 """Block widths are multiples of 8 (the ``q`` of the paper's code, pycls; not in the paper's Eq. 4)."""
@@ -63,10 +64,6 @@ def _check_real(name: str, value: object, allowed: str, ok: bool, hint: str = ""
     if not ok:
         fix = f" {hint}" if hint else ""
         raise DesignSpaceError(f"{name}={value!r} is invalid: {name} must be {allowed}.{fix}")
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, Integral) and not isinstance(x, bool)
 
 
 def _is_real(x: object) -> bool:
@@ -99,10 +96,10 @@ class RegNetParams:
     se_ratio: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_real("depth", self.depth, "an integer >= 1", _is_int(self.depth) and self.depth >= 1)
+        _check_real("depth", self.depth, "an integer >= 1", is_int(self.depth) and self.depth >= 1)
         _check_real(
             "w0", self.w0, f"a positive integer multiple of {QUANTUM}",
-            _is_int(self.w0) and self.w0 > 0 and self.w0 % QUANTUM == 0,
+            is_int(self.w0) and self.w0 > 0 and self.w0 % QUANTUM == 0,
             hint=f"Try w0={max(QUANTUM, QUANTUM * round(float(self.w0) / QUANTUM))}."
             if _is_real(self.w0) else "",
         )
@@ -113,7 +110,7 @@ class RegNetParams:
         )
         _check_real(
             "group_width", self.group_width, "an integer >= 1",
-            _is_int(self.group_width) and self.group_width >= 1,
+            is_int(self.group_width) and self.group_width >= 1,
         )
         b = self.bottleneck_multiplier
         _check_real("bottleneck_multiplier", b, "a finite number > 0", _is_real(b) and b > 0)
@@ -163,13 +160,13 @@ class StageSpec:
         for i, (d, w, g, b, s) in enumerate(
             zip(self.depths, self.widths, self.group_widths, self.bottleneck_multipliers, self.strides)
         ):
-            _check_real(f"depths[{i}]", d, "an integer >= 1", _is_int(d) and d >= 1)
-            _check_real(f"widths[{i}]", w, "an integer >= 1", _is_int(w) and w >= 1)
+            _check_real(f"depths[{i}]", d, "an integer >= 1", is_int(d) and d >= 1)
+            _check_real(f"widths[{i}]", w, "an integer >= 1", is_int(w) and w >= 1)
             _check_real(f"strides[{i}]", s, "1 or 2", s in (1, 2))
             wb = w * b
             _check_real(
                 f"group_widths[{i}]", g, f"an integer >= 1 that divides the bottleneck width {wb:g}",
-                _is_int(g) and g >= 1 and float(wb).is_integer() and int(wb) % g == 0,
+                is_int(g) and g >= 1 and float(wb).is_integer() and int(wb) % g == 0,
                 hint="Pass the spec through make_compatible() first.",
             )
 
@@ -206,16 +203,46 @@ def regnet_block_widths(depth: int, w0: int, wa: float, wm: float) -> list[int]:
     """:func:`quantized_widths` of plain numbers, *unchecked*: for callers whose values are
     valid by construction (the samplers evaluate tens of thousands of draws)."""
     exponents = _block_exponents(_linear_widths(depth, w0, wa), w0, wm)
-    return [int(round(w0 * wm ** round(s) / QUANTUM)) * QUANTUM for s in exponents]  # Eq. 4
+    return [int(quantized_width(s, w0, wm)) for s in exponents]
+
+
+# Eqs. 2-4 for one block, written once. They take plain numbers or, with ``log=np.log`` and
+# ``rnd=np.round``, NumPy arrays (the width fit of chapter 04 evaluates them on whole grids).
+
+def linear_width(j: Any, w0: Any, wa: Any) -> Any:
+    """``u_j = w0 + wa * j``, the continuous width of block ``j`` (Eq. 2)."""
+    return w0 + wa * j  # Eq. 2
+
+
+def block_exponent(u: Any, w0: Any, wm: Any, log: Callable[[Any], Any] = math.log) -> Any:
+    """``s_j = log(u_j / w0) / log(wm)`` (Eq. 3)."""
+    return log(u / w0) / log(wm)  # Eq. 3
+
+
+def quantized_width(s: Any, w0: Any, wm: Any, rnd: Callable[[Any], Any] = round) -> Any:
+    """``w0 * wm ** round(s_j)`` (Eq. 4), rounded to a multiple of :data:`QUANTUM` (the reference code's step)."""
+    return rnd(w0 * wm ** rnd(s) / QUANTUM) * QUANTUM  # Eq. 4
 
 
 def _linear_widths(depth: int, w0: float, wa: float) -> list[float]:
-    return [w0 + wa * j for j in range(depth)]  # Eq. 2
+    return [linear_width(j, w0, wa) for j in range(depth)]
 
 
 def _block_exponents(u: list[float], w0: float, wm: float) -> list[float]:
-    log_wm = math.log(wm)
-    return [math.log(u_j / w0) / log_wm for u_j in u]  # Eq. 3
+    return [block_exponent(u_j, w0, wm) for u_j in u]
+
+
+def group_stages(block_widths: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Per-block widths -> per-stage ``(depths, widths)``: a stage is a run of equal widths."""
+    depths: list[int] = []
+    widths: list[int] = []
+    for w in block_widths:
+        if widths and widths[-1] == w:
+            depths[-1] += 1
+        else:
+            widths.append(w)
+            depths.append(1)
+    return depths, widths
 
 
 def _round_to_multiple(value: float, divisor: int, rule: RoundingRule) -> int:
@@ -259,15 +286,7 @@ def generate_stages(params: RegNetParams, rounding: RoundingRule = "pycls") -> S
         raise DesignSpaceError(
             f"rounding={rounding!r} is invalid: rounding must be one of {sorted(ROUNDING_RULES)}."
         )
-    block_widths = quantized_widths(params)
-    widths: list[int] = []
-    depths: list[int] = []
-    for w in block_widths:  # stages are runs of equal width
-        if widths and widths[-1] == w:
-            depths[-1] += 1
-        else:
-            widths.append(w)
-            depths.append(1)
+    depths, widths = group_stages(quantized_widths(params))
     if len(widths) > MAX_STAGES:
         raise DesignSpaceError(
             f"{params} yields {len(widths)} stages (widths {widths}) but the AnyNet skeleton "

@@ -7,16 +7,12 @@ convolution, the two compose into one convolution with the scaled weights
 ``s_c = gamma_c / sqrt(sigma2_c + eps)``. The folded network computes the same function with
 one kernel and one pass over memory fewer per pair; every X/Y block has three or four pairs.
 
-When it helps (``benchmarks/results/cpu/``, chapter 07; a 2-core AMD EPYC CPU with AVX-512, one
-thread, 224 px, fp32): at batch 16, folded *and* in channels-last layout, RegNetX-400MF and
-RegNetY-1.6GF ran inference 1.97x and 1.51x as fast as torchvision's eager models, and 1.45x
-and 1.22x its best eager run (in channels-last); folding alone gave 1.26x and 1.03x,
-channels-last alone 1.37x and 1.27x. Both pay at every batch size and more at a large one:
-RegNetX-400MF folded + channels-last, against torchvision's eager inference: 1.29x at batch 1
-and 2.07x at batch 64 (folding alone 1.08x and 1.20x). The folded bias is added inside the
-convolution kernel, so each pair saves a pass over its output. Not measured on a GPU (none was
-available): there, in eager mode, folding saves a kernel launch and a pass over memory per pair,
-most at small batch sizes; ``torch.compile`` fuses BN into the convolution by itself.
+When it helps is measured in ``benchmarks/`` (results in ``benchmarks/results/``, discussed in
+chapter 07 and the README): on a CPU, folded *and* in channels-last layout is the fastest eager
+inference, at every batch size and more at a large one. The folded bias is added inside the
+convolution kernel, so each pair saves a pass over its output. On a GPU in eager mode, folding
+saves a kernel launch and a pass over memory per pair, most at small batch sizes;
+``torch.compile`` fuses BN into the convolution by itself.
 Folding is for inference only: the folded model has no BN to train.
 """
 

@@ -46,6 +46,11 @@ class ModelCard:
     def family(self) -> str:
         return "RegNetY" if self.params.se_ratio > 0 else "RegNetX"
 
+    @property
+    def gigaflops(self) -> float:
+        """The flop regime the name gives, in GF: ``"RegNetX-400MF"`` -> 0.4, ``"RegNetY-1.6GF (tv)"`` -> 1.6."""
+        return regime_gigaflops(self.display_name)
+
     def stages(self) -> StageSpec:
         """The per-stage spec of this model under its rounding rule."""
         return generate_stages(self.params, self.rounding)
@@ -86,14 +91,21 @@ _TV_ONLY = [("RegNetY-128GF", 27, 456, 160.83, 2.52, 264, "regnet_y_128gf")]
 
 def _slug(display_name: str) -> str:
     """``"RegNetX-1.6GF"`` -> ``"regnetx_1_6gf"``."""
-    return re.sub(r"[-.]", "_", display_name.lower()).replace("regnetx_", "regnetx_", 1)
+    return re.sub(r"[-.]", "_", display_name.lower())
+
+
+def regime_gigaflops(display_name: str) -> float:
+    """The flop regime in a display name, in GF: ``"RegNetX-400MF"`` -> 0.4."""
+    match = re.search(r"-([\d.]+)(MF|GF)\b", display_name)
+    if match is None:
+        raise ValueError(f"{display_name!r} names no flop regime such as 400MF or 1.6GF")
+    return float(match.group(1)) / (1000 if match.group(2) == "MF" else 1)
 
 
 def _timm_name(display_name: str) -> str:
     """``"RegNetX-1.6GF"`` -> ``"regnetx_016"`` (timm counts flops in units of 100MF)."""
-    family, size = display_name.lower().split("-")
-    value = float(size[:-2]) * (1000 if size.endswith("gf") else 1)
-    return f"{family}_{round(value / 100):03d}"
+    family = display_name.lower().split("-")[0]
+    return f"{family}_{round(regime_gigaflops(display_name) * 10):03d}"
 
 
 def _build_cards() -> dict[str, ModelCard]:

@@ -1,4 +1,4 @@
-# Generated from notebooks/05_training_with_accelerate.ipynb by `make scripts` (python -m regnet_tutorial.util.export); do not edit.
+# Generated from notebooks/05_training_with_accelerate.ipynb by `make scripts`; do not edit.
 # Change the notebook's cells tagged 'export' instead, then run `make scripts`.
 """Train a RegNet with the paper's recipe on an ImageNet-layout folder, on 1..N GPUs or CPUs.
 
@@ -39,17 +39,11 @@ from regnet_tutorial.train.loaders import (
 from regnet_tutorial.train.recipe import ConfigError, config_to_dict, describe, load_config, resolve_recipe, save_config
 from regnet_tutorial.train.rundir import RunLock, check_writable
 from regnet_tutorial.train.schedule import build_scheduler
-from regnet_tutorial.train.tracking import (
-    CsvTracker,
-    ProgressLines,
-    ThroughputMeter,
-    flat_hparams,
-    run_metadata,
-    truncate_metrics_csv,
-)
+from regnet_tutorial.train.tracking import CsvTracker, ThroughputMeter, flat_hparams, run_metadata, truncate_metrics_csv
 from regnet_tutorial.util.atomic import write_json_atomic
 from regnet_tutorial.util.cli import ArgumentParser, CliError, int_at_least, is_main_process, run_main
 from regnet_tutorial.util.env import seed_everything
+from regnet_tutorial.util.progress import ProgressLines
 from regnet_tutorial.weights.files import save_safetensors
 
 
@@ -105,7 +99,8 @@ def build_data(cfg):
 
 def check_images(cfg, accelerator):
     """--check-data: decode every train and val image (each process a share) and list all bad ones at once."""
-    paths = [path for split in (cfg.train_split, cfg.val_split) for path, _ in load_split(cfg.data, split, None).samples]
+    splits = (cfg.train_split, cfg.val_split)
+    paths = [path for split in splits for path, _ in load_split(cfg.data, split, None).samples]
     mine = find_unreadable_images(paths[accelerator.process_index::accelerator.num_processes])
     bad = sorted(gather_object(mine)) if accelerator.num_processes > 1 else mine
     if bad:

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
+REPO = ROOT
 VENV_BIN = Path(sys.executable).parent
 TRAIN = REPO / "scripts" / "train.py"
 EVALUATE = REPO / "scripts" / "evaluate.py"

@@ -1,9 +1,17 @@
-"""Shared test settings."""
+"""Shared test settings and fixtures: the repository root and the tiny synthetic dataset."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 import torch
+
+from regnet_tutorial.train.synthetic import make_tiny_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root (``from conftest import ROOT`` where a module needs it at import time)."""
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +22,24 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``tiny_dataset(**settings)``: the root of :func:`make_tiny_dataset` with ``settings``, written
+    once per session and settings. Tests that change the files make their own copy instead."""
+    made: dict[tuple, Path] = {}
+
+    def make(**settings) -> Path:
+        key = tuple(sorted(settings.items()))
+        if key not in made:
+            made[key] = make_tiny_dataset(tmp_path_factory.mktemp("tiny"), **settings)
+        return made[key]
+
+    return make

@@ -20,9 +20,8 @@ def test_write_replaces_the_file_and_creates_folders(tmp_path: Path) -> None:
 def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "run.json"
     target.write_text("old")
-    with pytest.raises(RuntimeError, match="disk full"):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half of the new")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError, match="disk full"), atomic_path(target) as tmp:
+        tmp.write_text("half of the new")
+        raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]

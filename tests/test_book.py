@@ -28,8 +28,8 @@ import pytest
 import yaml
 from _browser import chrome_options, start_chrome
 from _png import smallest_text_css_px
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 # Keys the chapters cite (issue 4); references.bib must define each with full data.
 CITED_KEYS = (
@@ -510,7 +510,8 @@ def test_page_reads_at_desktop_and_phone_width(name: str, browser: object, phone
     if browser.execute_script("return !!(window.MathJax && MathJax.startup)"):
         from selenium.webdriver.support.ui import WebDriverWait
 
-        menus = "const m = MathJax.startup.document.menu.menu; return [m.findID('Accessibility').disabled, m.findID('Language').disabled];"
+        menus = ("const m = MathJax.startup.document.menu.menu; "
+                 "return [m.findID('Accessibility').disabled, m.findID('Language').disabled];")
         WebDriverWait(browser, 10).until(lambda d: d.execute_script(
             "return document.documentElement.dataset.mathjaxA11yMenu === 'disabled'"))
         assert browser.execute_script(menus) == [True, True], (
@@ -603,7 +604,8 @@ def test_chapter_ends_with_exercises_and_collapsed_solutions(stem: str, browser:
     assert closed == solutions, f"{stem}: solutions must start collapsed"
     assert all(s.startswith("Solution") for s in summaries), summaries
     # The last section of the chapter.
-    last_h2 = browser.execute_script("const h = document.querySelectorAll('article h2'); return h[h.length - 1].innerText")
+    last_h2 = browser.execute_script(
+        "const h = document.querySelectorAll('article h2'); return h[h.length - 1].innerText")
     assert "Exercises" in last_h2, f"{stem}: the exercises are not the last section (last: {last_h2!r})"
 
 

@@ -21,9 +21,10 @@ from regnet_tutorial.train import checkpoints as ckpt
 from regnet_tutorial.train.averaging import build_ema, precise_bn
 from regnet_tutorial.train.loaders import SeededAugmentation, random_subset
 from regnet_tutorial.train.rundir import RunLock, check_writable
-from regnet_tutorial.train.tracking import CsvTracker, ProgressLines, read_metrics_csv, truncate_metrics_csv
+from regnet_tutorial.train.tracking import CsvTracker, read_metrics_csv, truncate_metrics_csv
 from regnet_tutorial.util.atomic import write_json_atomic
 from regnet_tutorial.util.cli import CliError
+from regnet_tutorial.util.progress import ProgressLines
 from regnet_tutorial.weights.files import CheckpointFormatError, save_safetensors
 
 

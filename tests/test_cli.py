@@ -9,9 +9,9 @@ import importlib
 import inspect
 import pkgutil
 import runpy
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import regnet_tutorial
 from benchmarks import sampling, speed
@@ -23,8 +23,6 @@ from regnet_tutorial.train.recipe import ConfigError, load_config
 from regnet_tutorial.util.cli import ArgumentParser, CliError, kebab_case, one_line, run_main
 from regnet_tutorial.util.export import main as export_main
 from regnet_tutorial.weights.__main__ import main as weights_main
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(name: str):
@@ -153,3 +151,12 @@ def test_flags_are_declared_in_kebab_case():
     with pytest.raises(ValueError, match="kebab-case"):
         ArgumentParser().add_argument("--output_dir")
     assert isinstance(ArgumentParser(), argparse.ArgumentParser)
+
+
+def test_subcommands_read_the_snake_case_alias_too(capsys):
+    argv = ["sample", "--space", "regnet", "--n", "1", "--skeleton", "small", "--resolution", "28", "--stages", "3",
+            "--flops", "1e6:50e6"]
+    assert sweep_main([*argv, "--num-classes", "10", "--in-channels", "1"]) == 0
+    kebab = capsys.readouterr().out
+    assert sweep_main([*argv, "--num_classes", "10", "--in_channels=1"]) == 0
+    assert capsys.readouterr().out == kebab and '"num_classes": 10' in kebab and '"in_channels": 1' in kebab

@@ -98,7 +98,11 @@ def measure(
     return total_params, per_resolution
 
 
-@pytest.mark.parametrize("name", list_models())
+# Models above 4GF only in the full suite (`make test`): each takes seconds on the meta device.
+EVERY_MODEL = [pytest.param(n, marks=[pytest.mark.slow] if get_card(n).gigaflops > 4 else []) for n in list_models()]
+
+
+@pytest.mark.parametrize("name", EVERY_MODEL)
 def test_matches_the_built_network_for_every_model(name: str) -> None:
     resolutions = (224, 193)  # 193: odd, and not a multiple of the output stride 32
     total_params, measured = measure(name, resolutions)

@@ -32,9 +32,8 @@ from regnet_tutorial.train.synthetic import make_tiny_dataset
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"), num_classes=3, train_per_class=6, val_per_class=2,
-                             image_size=32)
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(num_classes=3, train_per_class=6, val_per_class=2, image_size=32)
 
 
 def copy_dataset(src: Path, dst: Path) -> Path:
@@ -242,8 +241,8 @@ def test_tiny_dataset_layout_and_determinism(tmp_path: Path) -> None:
 
 
 def test_tiny_dataset_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    train_main(["synthetic", str(tmp_path / "t"), "--num-classes", "2", "--train-per-class", "2", "--val-per-class", "1",
-               "--image-size", "16"])
+    train_main(["synthetic", str(tmp_path / "t"), "--num-classes", "2", "--train-per-class", "2",
+                "--val-per-class", "1", "--image-size", "16"])
     assert "Wrote 6 JPEG images of 2 classes" in capsys.readouterr().out
     assert len(list((tmp_path / "t").rglob("*.JPEG"))) == 6
 
@@ -285,3 +284,15 @@ def test_find_unreadable_images_lists_every_bad_file_in_order(tmp_path):
     assert find_unreadable_images(paths, workers=2) == [str(text), str(truncated)]
     message = str(unreadable_images_error([str(text), str(truncated)], 4))
     assert message.startswith("2 of 4 images cannot be decoded: ") and str(truncated) in message
+
+
+def test_one_seeded_subset_for_training_and_the_sweep() -> None:
+    from regnet_tutorial.sweep.images import ImageSet
+    from regnet_tutorial.train.loaders import random_subset, seeded_order
+
+    order = seeded_order(10, 4, seed=3).tolist()
+    assert len(set(order)) == 4 and set(order) <= set(range(10))  # without replacement
+    images = ImageSet("t", torch.arange(10.0).view(10, 1, 1, 1), torch.arange(10), 10)
+    assert images.subset(4, seed=3).labels.tolist() == order == random_subset(list(range(10)), 4, 3).indices
+    assert seeded_order(10, None, seed=3).sort().values.tolist() == list(range(10))
+    assert seeded_order(10, 4, seed=4).tolist() != order  # the seed matters

@@ -161,7 +161,8 @@ def test_stage_spec_checks_lengths_and_groups() -> None:
     with pytest.raises(DesignSpaceError, match=r"group_widths\[0\]=12.*divides.*make_compatible"):
         StageSpec(depths=(1,), widths=(32,), group_widths=(12,), bottleneck_multipliers=(1.0,), strides=(2,))
     with pytest.raises(DesignSpaceError, match="1 to 4 stages"):
-        StageSpec(depths=(1,) * 5, widths=(8,) * 5, group_widths=(8,) * 5, bottleneck_multipliers=(1,) * 5, strides=(2,) * 5)
+        StageSpec(depths=(1,) * 5, widths=(8,) * 5, group_widths=(8,) * 5, bottleneck_multipliers=(1,) * 5,
+                  strides=(2,) * 5)
 
 
 def test_params_are_frozen() -> None:

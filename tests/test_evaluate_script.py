@@ -126,7 +126,7 @@ def test_mixed_precision_setting(monkeypatch):
     assert (setting(None), setting("bf16")) == ("no", "bf16")  # no launcher: the flag, else fp32
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")  # what accelerate launch exports
     assert (setting(None), setting("bf16")) == ("bf16", "bf16")
-    with pytest.raises(Exception, match=r"--mixed_precision fp16 conflicts with the launcher's mixed precision 'bf16'"):
+    with pytest.raises(Exception, match=r"--mixed-precision fp16 conflicts with the launcher's mixed precision 'bf16'"):
         setting("fp16")
 
 
@@ -140,7 +140,7 @@ def test_a_flag_that_contradicts_the_launcher_is_one_error_line(setup, tmp_path)
                    "--mixed_precision", "bf16", processes=1)
     assert done.returncode != 0
     assert _error_lines(done) == [
-        "error: --mixed_precision fp16 conflicts with the launcher's mixed precision 'bf16' (accelerate launch "
+        "error: --mixed-precision fp16 conflicts with the launcher's mixed precision 'bf16' (accelerate launch "
         "--mixed_precision, or the saved accelerate config): give it once, to the launcher."
     ], done.stderr[-3000:]
     # The script's own output has no traceback; accelerate's launcher adds its report after it,
@@ -243,7 +243,7 @@ def test_a_file_from_elsewhere_gets_the_papers_protocol(setup, evaluate_checkpoi
         (["--checkpoint", "{root}/run", "--resize", "30"],
          "error: --crop 32 with --resize 30: the crop must fit the resized image."),
         (["--checkpoint", "{root}/run", "--output_json", "{root}/no/m.json"],
-         "error: --output_json {root}/no/m.json: its folder does not exist"),
+         "error: --output-json {root}/no/m.json: its folder does not exist"),
         (["--checkpoint", "{root}/model.safetensors", "--model", "regnetx_400mf"],
          "error: The checkpoint does not fit regnetx_400mf:"),
     ],

@@ -86,6 +86,7 @@ def test_folded_model_works_in_channels_last() -> None:
         assert relative_error(fused(x), model(images())) < 1e-5
 
 
+@pytest.mark.slow  # torch.compile: ~6 s
 def test_folded_model_traces_under_torch_compile() -> None:
     """Dynamo + AOTAutograd (backend "aot_eager": the graph capture, no C++ code generation,
     a few seconds); the inductor backend is exercised in the slow test below."""

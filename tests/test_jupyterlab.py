@@ -3,8 +3,8 @@
 A JupyterLab server (the project's, with jupyterlab-myst) runs on a free port of 127.0.0.1
 with no token, on a copy of notebooks/ (the rest of the repository linked beside it) and with
 temporary Jupyter config, data, runtime, settings and workspace folders, so the test neither
-reads the user's setup nor writes into the chapters. Headless Chromium (Debian packages ``chromium`` and ``chromium-driver``,
-as in test_book.py) opens each chapter and checks that
+reads the user's setup nor writes into the chapters. Headless Chromium (Debian packages ``chromium``
+and ``chromium-driver``, as in test_book.py) opens each chapter and checks that
 
 - every markdown cell is rendered by jupyterlab-myst, with no MyST markup left as raw text
   (``{cite}``, ``(label)=``, directive fences, ``:::``), no unknown directive, no
@@ -35,8 +35,8 @@ from typing import NamedTuple
 
 import pytest
 from _browser import chrome_options, start_chrome
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 KERNEL_DISPLAY_NAME = "Python 3 (regnet-tutorial)"  # installed into .venv by the Makefile
 BIB_KEYS = frozenset(re.findall(r"^@\w+\{\s*([^,\s]+)\s*,", (ROOT / "book" / "references.bib").read_text(), re.M))
@@ -393,7 +393,8 @@ def test_chapter_renders_in_jupyterlab_and_runs_on_the_project_kernel(
     browser.execute_script("arguments[0].scrollIntoView()", prompt)
     ActionChains(browser).click(prompt).perform()  # a real click: Lab selects cells on mousedown
     _wait(browser, 30, f"{first}.classList.contains('jp-mod-selected')", "the first code cell was not selected")
-    run = browser.execute_script(f"return {_PANEL}.querySelector('[data-command=\"notebook:run-cell-and-select-next\"]')")
+    run = browser.execute_script(
+        f"return {_PANEL}.querySelector('[data-command=\"notebook:run-cell-and-select-next\"]')")
     ActionChains(browser).click(run).perform()
     _wait(browser, RUN_S, f"/^\\[\\d+\\]/.test({first}.querySelector('.jp-InputPrompt').innerText.trim())",
           f"{notebook.name}: the first code cell did not finish running")

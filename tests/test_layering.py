@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-PACKAGE = Path(__file__).resolve().parents[1] / "regnet_tutorial"
+PACKAGE = ROOT / "regnet_tutorial"
 MODEL_MODULES = ("design_space", "complexity", "blocks", "anynet", "models", "inference")
 UPPER_FOLDERS = ("train", "weights", "sweep", "figures")
 TORCH_FREE = ("regnet_tutorial.design_space", "regnet_tutorial.complexity", "regnet_tutorial.models",
@@ -71,6 +72,6 @@ def test_errors_is_the_bottom() -> None:
 
 
 def test_the_design_math_imports_no_torch() -> None:
-    code = f"import sys, {', '.join(TORCH_FREE)}; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    code = f"import sys, {', '.join(TORCH_FREE)}; print([m for m in ('torch', 'torchvision') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.strip() == "[]"

@@ -145,3 +145,15 @@ def test_names_and_patterns() -> None:
     assert get_card("RegNetX-1.6GF").name == "regnetx_1_6gf"
     assert list_models("regnety_*_tv")[-1] == "regnety_128gf_tv"
     assert all(get_card(n).rounding == "torchvision" for n in list_models("*_tv"))
+
+
+def test_the_flop_regime_in_the_name_is_the_counted_flops() -> None:
+    from regnet_tutorial.complexity import model_complexity
+    from regnet_tutorial.models import MODEL_CARDS, regime_gigaflops
+
+    assert get_card("regnetx_400mf").gigaflops == 0.4 and get_card("regnety_1_6gf_tv").gigaflops == 1.6
+    assert get_card("regnety_128gf_tv").gigaflops == 128.0
+    for card in MODEL_CARDS.values():  # the name rounds the analytic count (within 6% for every model)
+        assert model_complexity(card.stages()).flops / 1e9 == pytest.approx(card.gigaflops, rel=0.06), card.name
+    with pytest.raises(ValueError, match="names no flop regime"):
+        regime_gigaflops("RegNetX")

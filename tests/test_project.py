@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "book").glob("*.ipynb"))
 
 
@@ -77,3 +77,30 @@ def test_notebook_is_stored_executed_in_order(path: Path) -> None:
     assert None not in counts, f"{path.name}: {counts.count(None)} code cells never executed"
     assert counts == list(range(1, len(code) + 1)), f"{path.name}: not run top to bottom: {counts}"
     assert sum(bool(c["outputs"]) for c in code) >= len(code) // 2, f"{path.name}: outputs stripped?"
+
+
+def test_make_test_runs_ruff_first() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("test", "test-fast"):
+        recipe = re.search(rf"^{target}: \$\(STAMP\)\n((?:\t.*\n)+)", makefile, re.M)
+        assert recipe, f"no {target} recipe"
+        assert recipe.group(1).splitlines()[0].strip() == "$(BIN)/ruff check .", f"{target} must lint first"
+    lint = _pyproject()["tool"]["ruff"]["lint"]
+    assert {"F", "I"} <= set(lint["select"])  # pyflakes and import order at least
+    assert any(d.startswith("ruff") for d in _pyproject()["project"]["optional-dependencies"]["dev"])
+
+
+FIRST_CELL = """from regnet_tutorial.util.env import environment_report, seed_everything
+
+SEED = seed_everything(0)
+print(environment_report(SEED))"""
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_every_chapter_opens_with_one_idiom_and_edits_no_import_path(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    first = code[0]
+    assert first == FIRST_CELL or first.startswith(FIRST_CELL + "\n\nFULL_RUN = "), first
+    assert not [c for c in code if "sys.path" in c], "import the package (and benchmarks) as installed"
+    assert not [c for c in code if "import matplotlib.pyplot" in c], "draw through regnet_tutorial.figures"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from regnet_tutorial import get_card
 from regnet_tutorial.complexity import model_complexity
 
-ZOO = Path(__file__).resolve().parents[1] / "regnet_tutorial" / "weights" / "published_data" / "pycls_model_zoo.csv"
+ZOO = ROOT / "regnet_tutorial" / "weights" / "published_data" / "pycls_model_zoo.csv"
 ROWS = list(csv.DictReader(line for line in ZOO.read_text().splitlines() if not line.startswith("#")))
 
 

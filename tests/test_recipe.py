@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
 import regnet_tutorial
 from regnet_tutorial.models import MODEL_CARDS
@@ -23,7 +24,7 @@ from regnet_tutorial.train.recipe import (
     write_recipe_files,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 CONFIGS = REPO / "configs"
 MMCLS_README = Path(regnet_tutorial.__file__).parent / "weights" / "published_data" / "mmcls_regnet_README.md"
 
@@ -54,7 +55,7 @@ def test_overrides_are_parsed_to_the_field_types(tmp_path: Path) -> None:
 
 def test_mixed_precision_defaults_to_the_launchers_setting() -> None:
     assert load_config(None).mixed_precision is None  # Accelerate then reads accelerate launch / config
-    recipes = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+    recipes = sorted((ROOT / "configs").glob("*.yaml"))
     assert len(recipes) == 24
     for path in recipes:
         assert load_config(path).mixed_precision is None, path

@@ -29,13 +29,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import ROOT
 from torchvision.transforms import v2
 
 import regnet_tutorial
 from regnet_tutorial.train import loaders as data
 from regnet_tutorial.train.recipe import ConfigError, TrainConfig, describe, load_config, resolve_recipe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 CONFIGS = REPO / "configs"
 MMCLS_README = Path(regnet_tutorial.__file__).parent / "weights" / "published_data" / "mmcls_regnet_README.md"
 IMAGENET_TRAIN_IMAGES = 1_281_167

@@ -15,7 +15,6 @@ from _train_helpers import cpu_env, run, train_cmd, write_malicious_pickle
 from safetensors.torch import load_file
 
 from regnet_tutorial.train import checkpoints as ckpt
-from regnet_tutorial.train.synthetic import make_tiny_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +25,8 @@ RUN = ["epochs=2", "batch_size=8", "checkpoint_every_steps=3", "ema_decay=0.9",
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_tiny_dataset(tmp_path_factory.mktemp("resume_data"), num_classes=4, train_per_class=16,
-                             val_per_class=4, image_size=40)
+def data(tiny_dataset):
+    return tiny_dataset(num_classes=4, train_per_class=16, val_per_class=4, image_size=40)
 
 
 @pytest.fixture(scope="module")

@@ -84,10 +84,26 @@ def test_figures_draw_what_they_are_given() -> None:
     assert texts == ["[A] 2 | 40.0 | 41.0", "[E] 3 | 38.0 | 39.3"]
     fig = bootstrap_figure({"depth": [1, 2, 3, 4]}, [4.0, 3.0, 2.0, 1.0])
     assert fig.axes[0].get_xlabel() == "depth"
+    # The staircase is the EDF: F = 0 left of the smallest error, then edf_curve's values.
+    x, f = edf_curve([38.0, 39.0, 41.0])
+    line = edf_figure({"E": [38.0, 39.0, 41.0]}).axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [38.0, *x] and list(line.get_ydata()) == [0.0, *f]
+    best = bootstrap_best([1, 2, 3, 4], [4.0, 3.0, 2.0, 1.0])
+    ax = fig.axes[0]
+    assert ax.get_title() == f"depth: best {best.best:g} [{best.low:g}, {best.high:g}]"
+    assert [tuple(p) for p in ax.collections[0].get_offsets()] == [(1, 4.0), (2, 3.0), (3, 2.0), (4, 1.0)]
+    assert ax.get_lines()[0].get_xdata()[0] == best.best  # the vertical line at the most likely best
     samples = [{"flops": 1e6, "params": 2e6, "acts": 3e6}, {"flops": 2e6, "params": 1e6, "acts": 1e6}]
-    assert len(complexity_scatter_figure({"A": samples}, {"A": [1.0, 2.0]}).axes) == 3
-    assert len(complexity_histogram_figure(samples).axes) == 3
-    panels = edf_panels_figure([{"A": [1.0, 2.0], "B": [1.5]}, {"B": [1.5], "C": [3.0]}, {"C": [3.0]}], ["A->B", "B->C"])
+    scatter = complexity_scatter_figure({"A": samples}, {"A": [1.0, 2.0]})
+    assert [[tuple(p) for p in ax.collections[0].get_offsets()] for ax in scatter.axes] == [
+        [(1.0, 1.0), (2.0, 2.0)], [(2.0, 1.0), (1.0, 2.0)], [(3.0, 1.0), (1.0, 2.0)]]  # flops, params, acts in M
+    histogram = complexity_histogram_figure(samples, bins=2)
+    for ax, key in zip(histogram.axes, ("flops", "params", "acts")):
+        heights = [bar.get_height() for bar in ax.patches]
+        edges = sorted({bar.get_x() for bar in ax.patches})
+        assert heights == [1, 1] and edges[0] == min(s[key] / 1e6 for s in samples)
+    steps = [{"A": [1.0, 2.0], "B": [1.5]}, {"B": [1.5], "C": [3.0]}, {"C": [3.0]}]
+    panels = edf_panels_figure(steps, ["A->B", "B->C"])
     visible = [ax for ax in panels.axes if ax.get_visible()]
     assert len(visible) == 3 and [ax.get_title() for ax in visible[:2]] == ["A->B", "B->C"]
     assert [t.get_text() for t in visible[1].get_legend().get_texts()] == ["[B] 1 | 1.5 | 1.5", "[C] 1 | 3.0 | 3.0"]
@@ -100,7 +116,8 @@ def test_group_by_space_keeps_the_paper_order_and_finite_errors() -> None:
 
     records = [
         {"space": "regnet", "index": 1, "top1_error": 5.0}, {"space": "anynetx_e", "index": 0, "top1_error": 7.0},
-        {"space": "regnet", "index": 0, "top1_error": 6.0}, {"space": "anynetx_a", "index": 0, "top1_error": float("nan")},
+        {"space": "regnet", "index": 0, "top1_error": 6.0},
+        {"space": "anynetx_a", "index": 0, "top1_error": float("nan")},
     ]
     groups = group_by_space(records)
     assert list(groups) == ["anynetx_e", "regnet"]

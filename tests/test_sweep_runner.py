@@ -3,6 +3,7 @@ resuming after SIGKILL of every process, the results file's crash safety, the da
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -163,10 +164,9 @@ def test_results_file_rejects_foreign_content_and_a_second_writer(tmp_path):
     path.write_text('{"a": 1}\n')
     with pytest.raises(ResultsFileError, match="not a sweep result"):
         ResultsFile(path).load()
-    with ResultsFile(path).exclusive():
-        with pytest.raises(ResultsFileError, match="another sweep is writing"):
-            with ResultsFile(path).exclusive():
-                pass
+    with (ResultsFile(path).exclusive(), pytest.raises(ResultsFileError, match="another sweep is writing"),
+          ResultsFile(path).exclusive()):
+        pass
     assert not ResultsFile(path).lock_path.exists()  # removed when the sweep ends
     with ResultsFile(path).exclusive():  # and free again
         pass
@@ -194,6 +194,7 @@ def test_concurrent_appends_never_interleave(tmp_path):
 # --- one process ----------------------------------------------------------------------------------
 
 @needs_data
+@pytest.mark.slow  # trains and resumes: ~7 s
 def test_single_process_sweep_writes_one_line_per_model_and_resumes(tmp_path, capsys):
     out = tmp_path / "results.jsonl"
     status, err = cli(sweep_args(out, 2), capsys)
@@ -222,6 +223,7 @@ def test_single_process_sweep_writes_one_line_per_model_and_resumes(tmp_path, ca
 
 
 @needs_data
+@pytest.mark.slow  # trains 4 models: ~7 s
 def test_a_replicate_retrains_the_same_models_from_other_seeds_in_the_same_file(tmp_path, capsys):
     """Replicate 1 trains the architectures of replicate 0 again, from seeds of its own, as lines of
     their own; the thread count is recorded; channels-last changes nothing but the memory format."""
@@ -300,10 +302,8 @@ def _kill_everything_writing(out: Path, launcher: subprocess.Popen) -> int:
                 killed += 1
             except ProcessLookupError:
                 pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(launcher.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     launcher.wait(timeout=30)
     return killed
 

@@ -13,13 +13,13 @@ import math
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 
 from regnet_tutorial import AnyNet, RegNetParams, StageSpec, generate_stages, make_compatible
-from regnet_tutorial.complexity import model_complexity
+from regnet_tutorial.complexity import band_flops, model_complexity
 from regnet_tutorial.sweep import (
     SAMPLE_KEYS,
     SPACES,
@@ -31,7 +31,7 @@ from regnet_tutorial.sweep import (
     spec_from_sample,
 )
 from regnet_tutorial.sweep.__main__ import main as sweep_main
-from regnet_tutorial.sweep.spaces import REGNET_KEYS, _log_uniform, band_flops, fast_complexity
+from regnet_tutorial.sweep.spaces import REGNET_KEYS, _log_uniform
 
 SEEDS = range(12)
 N = 8
@@ -131,14 +131,16 @@ def test_a_json_line_rebuilds_the_same_network(space: str) -> None:
 def test_small_skeleton_for_28_px_images(space: str, stages: int) -> None:
     if space == "regnet" and stages == 1:
         pytest.skip("one RegNet stage needs every block in one width: wa below the sampled range")
-    cfg = SamplerConfig(flops=(5e6, 50e6), resolution=28, skeleton="small", stages=stages, num_classes=10, in_channels=1)
+    cfg = SamplerConfig(flops=(5e6, 50e6), resolution=28, skeleton="small", stages=stages, num_classes=10,
+                        in_channels=1)
     for s in sample_space(space, 5, 2, cfg):
         assert len(s["depths"]) == stages and s["stem_stride"] == 1 and s["resolution"] == 28
         check_paper_constraints(s)
         spec = spec_from_sample(s)
         assert 5e6 <= model_complexity(spec, 28, 10, 1).flops == s["flops"] <= 50e6
-        with torch.device("meta"):
-            out = AnyNet(spec, num_classes=10, in_channels=1).forward_features(torch.empty(1, 1, 28, 28))
+        # On the CPU: at 28 px a real forward pass is cheaper than the meta device's shape inference.
+        with torch.no_grad():
+            out = AnyNet(spec, num_classes=10, in_channels=1).forward_features(torch.zeros(1, 1, 28, 28))
         side = 28
         for _ in range(stages):
             side = (side - 1) // 2 + 1
@@ -240,7 +242,7 @@ def test_stem_stride_is_one_or_two() -> None:
 
 # ---------------------------------------------------------------- the committed sweep's samples
 
-SWEEP = Path(__file__).resolve().parents[1] / "results" / "sweep_fashion_mnist"
+SWEEP = ROOT / "results" / "sweep_fashion_mnist"
 FIRST = 20  # per space: enough to cover many rejected draws, fast enough for every test run
 
 
@@ -306,7 +308,6 @@ def test_closed_form_flops_equal_the_per_layer_count() -> None:
         flops = _band_flops_of(spec, res, classes, channels)
         assert isinstance(flops, int)
         assert flops == model_complexity(spec, res, classes, channels).flops
-        assert flops == fast_complexity(spec, res, classes, channels).flops
     assert len(seen) == 4 * 2 * 2  # every stage count, both skeletons, SE on and off
 
 

@@ -33,15 +33,9 @@ TV_MODELS = {card.torchvision: name for name, card in MODEL_CARDS.items() if nam
 TIMM_MODELS = {card.timm: name for name, card in MODEL_CARDS.items() if card.timm is not None}
 
 
-def _gigaflops(name: str) -> float:
-    """The model's size from its display name: ``"RegNetY-800MF"`` -> 0.8."""
-    size = MODEL_CARDS[name].display_name.split("-")[1].split()[0]
-    return float(size[:-2]) / (1000 if size.endswith("MF") else 1)
-
-
 def _cases(mapping: dict[str, str]) -> list:
     return [
-        pytest.param(ref, ours, id=ref, marks=[pytest.mark.slow] if _gigaflops(ours) > 4 else [])
+        pytest.param(ref, ours, id=ref, marks=[pytest.mark.slow] if MODEL_CARDS[ours].gigaflops > 4 else [])
         for ref, ours in mapping.items()
     ]
 

@@ -9,15 +9,13 @@ import pytest
 from _train_helpers import cpu_env, run, train_cmd
 
 from regnet_tutorial.train.rundir import RunLock
-from regnet_tutorial.train.synthetic import make_tiny_dataset
 
 pytestmark = pytest.mark.slow  # each test starts a Python process that imports torch (a few seconds)
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_tiny_dataset(tmp_path_factory.mktemp("cli_data"), num_classes=2, train_per_class=8,
-                             val_per_class=2, image_size=40)
+def data(tiny_dataset):
+    return tiny_dataset(num_classes=2, train_per_class=8, val_per_class=2, image_size=40)
 
 
 def one_error_line(result):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..design_space import QUANTUM
+from ..design_space import QUANTUM, block_exponent, linear_width, quantized_width
 
 WM_RANGE = (1.05, 4.0)
 """Range of ``wm`` searched (the RegNet space samples 1.5-3; the fit looks a little wider)."""
@@ -45,13 +45,11 @@ def block_widths(depths: Sequence[int], widths: Sequence[int]) -> list[int]:
 
 
 def predicted_widths(d: int, w0: np.ndarray, wa: np.ndarray, wm: np.ndarray) -> np.ndarray:
-    """Quantized widths (Eq. 2-4) for broadcastable arrays ``w0, wa, wm``; the last axis is ``j``."""
-    j = np.arange(d, dtype=np.float64)
-    w0 = np.asarray(w0, dtype=np.float64)[..., None]
-    u = w0 + np.asarray(wa, dtype=np.float64)[..., None] * j  # Eq. 2
-    log_wm = np.log(np.asarray(wm, dtype=np.float64))[..., None]
-    k = np.round(np.log(u / w0) / log_wm)  # Eq. 3, rounded as in Eq. 4
-    return np.round(w0 * np.exp(k * log_wm) / QUANTUM) * QUANTUM
+    """Quantized widths (Eqs. 2-4, :mod:`regnet_tutorial.design_space`) for broadcastable arrays
+    ``w0, wa, wm``; the last axis is the block index ``j``."""
+    w0, wa, wm = (np.asarray(x, dtype=np.float64)[..., None] for x in (w0, wa, wm))
+    s = block_exponent(linear_width(np.arange(d, dtype=np.float64), w0, wa), w0, wm, log=np.log)
+    return quantized_width(s, w0, wm, rnd=np.round)
 
 
 def e_fit(observed: Sequence[int], predicted: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import RegNetTutorialError
+from ..errors import RegNetTutorialError, check_int
+from ..train.loaders import seeded_order
 from .plan import DATASETS, IMAGE_FOLDER_RESOLUTION
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -70,7 +71,7 @@ class ImageSet:
         n = len(self)
         if count is not None and not 1 <= count <= n:
             raise SweepDataError(f"{self.name} has {n} images; a subset of {count} is impossible: choose 1..{n}.")
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: count or n]
+        order = seeded_order(n, count, seed)
         return ImageSet(self.name, self.images[order], self.labels[order], self.num_classes)
 
 
@@ -161,7 +162,9 @@ def load_fashion_mnist(
     folder = _fashion_mnist_folder(Path(root) if root is not None else None, download)
     images, labels = _read_fashion_mnist_split(folder, split)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise SweepDataError(f"Fashion-MNIST in {folder} has mismatched files: images {images.shape}, labels {labels.shape}.")
+        raise SweepDataError(
+            f"Fashion-MNIST in {folder} has mismatched files: images {images.shape}, labels {labels.shape}."
+        )
     mean, std = fashion_mnist_mean_std()
     x = (torch.from_numpy(images.copy()).float().div_(255).sub_(mean).div_(std)).unsqueeze(1)
     return ImageSet("fashion_mnist", x, torch.from_numpy(labels.astype(np.int64)), len(FASHION_MNIST_CLASSES))
@@ -189,8 +192,7 @@ def write_fashion_mnist_folder(
     from PIL import Image
 
     for name, value in (("train_per_class", train_per_class), ("val_per_class", val_per_class)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SweepDataError(f"{name}={value!r} is invalid: it must be an integer >= 1.")
+        check_int(name, value, 1, SweepDataError)
     root = Path(root)
     if any((root / split).exists() for split in ("train", "val")):
         raise SweepDataError(f"{root} already holds train/ or val/: choose an empty or new folder.")
@@ -256,7 +258,7 @@ def load_image_folder(
         n = len(ds)
         if count is not None and not 1 <= count <= n:
             raise SweepDataError(f"{Path(root) / split} has {n} images; {count} are impossible: choose 1..{n}.")
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: count or n]
+        order = seeded_order(n, count, seed)
         pairs = [ds[i] for i in order.tolist()]
     except DataError as e:
         raise SweepDataError(str(e)) from e

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import RegNetTutorialError
+from ..errors import RegNetTutorialError, check_int
 
 DATASETS = ("fashion_mnist", "cifar10", "imagefolder")
 """The datasets a sweep trains on (:func:`regnet_tutorial.sweep.images.load_dataset`)."""
@@ -48,12 +48,9 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise SweepError(f"--dataset {self.dataset!r} is unknown: choose one of {', '.join(DATASETS)}")
-        if not isinstance(self.precise_bn_images, int) or self.precise_bn_images < 0:
-            raise SweepError(f"--precise-bn-images {self.precise_bn_images!r} is invalid: it must be an integer >= 0")
+        check_int("--precise-bn-images", self.precise_bn_images, 0, SweepError)
         for name in ("train_images", "val_images", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SweepError(f"--{name.replace('_', '-')} {value!r} is invalid: it must be an integer >= 1")
+            check_int(f"--{name.replace('_', '-')}", getattr(self, name), 1, SweepError)
         if self.batch_size > self.train_images:
             raise SweepError(
                 f"--batch-size {self.batch_size} exceeds --train-images {self.train_images}: "

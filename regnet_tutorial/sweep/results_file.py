@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from typing import Any
 
 from ..errors import RegNetTutorialError
 from ..util.atomic import write_text_atomic
+from ..util.locking import lock_file, unlock
 
 
 class ResultsFileError(RegNetTutorialError, RuntimeError):
@@ -49,15 +49,12 @@ class ResultsFile:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = lock_file(self.lock_path)
+            if fd is None:
                 raise ResultsFileError(
                     f"another sweep is writing {self.path} (it holds {self.lock_path}); "
                     "wait for it to finish or choose another --out"
-                ) from None
+                )
             try:
                 if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
                     break
@@ -117,12 +114,12 @@ class ResultsFile:
     def append(self, record: dict[str, Any]) -> None:
         """Append ``record`` as one line: a single write, flushed to disk before returning."""
         data = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = lock_file(self.path, wait=True, flags=os.O_WRONLY | os.O_APPEND)
+        assert fd is not None  # a waiting lock_file always returns a descriptor
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             written = os.write(fd, data)
             if written != len(data):  # only a full disk does this; repair() drops the stub
                 raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes (disk full?)")
             os.fsync(fd)
         finally:
-            os.close(fd)
+            unlock(fd)

@@ -19,7 +19,7 @@ from .plan import DATASETS, IMAGE_FOLDER_RESOLUTION, SweepError, SweepPlan, Trai
 from .spaces import SPACES, SamplerConfig, sample_space, spec_from_sample
 
 SMALL_FLOPS: tuple[float, float] = (2e6, 4e6)
-"""The default band for the small skeleton at 28 px: 2-4 MF, ~3 s per model on one CPU core."""
+"""The default band for the small skeleton at 28 px: 2-4 MF."""
 
 def add_run_parser(commands: argparse._SubParsersAction) -> None:
     """The ``run`` subcommand: sample, train briefly, append one result line per model."""
@@ -27,7 +27,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("run", help="sample models, train each briefly, append one result line per model")
     p.add_argument("--spaces", required=True, help=f"comma-separated, any of {', '.join(SPACES)}")
     p.add_argument("--n", type=int_at_least(1), required=True, help="models per space")
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="sweep seed: fixes the samples and each model's training")
+    p.add_argument("--seed", type=int_at_least(0), default=0,
+                   help="sweep seed: fixes the samples and each model's training")
     p.add_argument("--flops", type=flops_band, default=SMALL_FLOPS,
                    help="complexity band LOW:HIGH in multiply-adds at the dataset's resolution (default 2e6:4e6)")
     p.add_argument("--stages", type=int_at_least(1), default=4, help="stages of the small skeleton, 1-4 (default 4)")

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import math
 import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,7 +26,8 @@ import torch.nn.functional as F
 from ..anynet import AnyNet
 from ..train.averaging import precise_bn
 from ..train.schedule import lr_at
-from ..util.env import git_commit, lock_status, package_versions, seed_everything
+from ..util.env import git_commit, lock_status, seed_everything, versions
+from ..util.progress import Progress
 from .images import ImageSet, load_dataset
 from .plan import SweepPlan, TrainSettings
 from .results_file import ResultsFile, ResultsFileError, result_key
@@ -120,46 +120,11 @@ def device_name(device: torch.device) -> str:
     return f"{device.type} ({cpu})"
 
 
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    versions.update(package_versions(("torch", "torchvision", "accelerate", "numpy")))
-    return versions
-
+SWEEP_PACKAGES = ("torch", "torchvision", "accelerate", "numpy")
+"""The versions each result line records (with Python's)."""
 
 SampleFn = Callable[[str, int, int, tuple[float, float], dict[str, Any]], list[dict[str, Any]]]
 SpecFn = Callable[[dict[str, Any]], Any]
-
-
-class Progress:
-    """Models done and time left: a tqdm bar on a terminal, a log line every ``every_s`` otherwise."""
-
-    def __init__(self, total: int, done: int, enabled: bool, every_s: float = 60.0) -> None:
-        self.total, self.done, self.enabled, self.every_s = total, done, enabled, every_s
-        self.start, self.last_log, self.first = time.monotonic(), time.monotonic(), done
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=done, unit="model", desc="sweep", dynamic_ncols=True)
-
-    def update(self, done: int, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
-            return
-        self.done = done
-        now = time.monotonic()
-        if force or now - self.last_log >= self.every_s:
-            self.last_log = now
-            rate = (now - self.start) / max(1, done - self.first)
-            left = rate * (self.total - done)
-            print(f"sweep: {done}/{self.total} models, {rate:.1f} s/model, ~{left / 60:.0f} min left",
-                  file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def train_sample(
@@ -175,8 +140,9 @@ def train_sample(
 
 def run_meta(device: torch.device, process_index: int = 0, num_processes: int = 1) -> dict[str, Any]:
     """Where and with what a process trains: versions, commit, device, process and thread counts."""
-    return {"process_index": process_index, "num_processes": num_processes, "versions": _versions(),
-            **lock_status(), "git_commit": git_commit(), "device": device_name(device), "torch_threads": torch.get_num_threads()}
+    return {"process_index": process_index, "num_processes": num_processes, "versions": versions(SWEEP_PACKAGES),
+            **lock_status(), "git_commit": git_commit(), "device": device_name(device),
+            "torch_threads": torch.get_num_threads()}
 
 
 def result_record(

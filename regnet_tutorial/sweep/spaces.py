@@ -65,15 +65,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..complexity import Complexity, head, res_bottleneck_block, stem
+from ..complexity import band_flops, model_complexity
 from ..design_space import (
     MAX_STAGES,
     QUANTUM,
     DesignSpaceError,
     StageSpec,
+    block_exponent,
+    group_stages,
+    linear_width,
     make_compatible,
     regnet_block_widths,
 )
+from ..errors import check_int
 
 PAPER_NAMES: dict[str, str] = {
     "anynetx_a": "AnyNetX_A", "anynetx_b": "AnyNetX_B", "anynetx_c": "AnyNetX_C",
@@ -187,79 +191,13 @@ def _regnet_stages(p: dict[str, Any], stages: int) -> tuple[list[int], list[int]
     """Per-stage ``(depths, widths)`` of a RegNet draw, or ``None`` unless it has exactly
     ``stages`` stages with none skipped (pycls's ``num_stages == max_stages`` check)."""
     # No skipped stage: the largest exponent round(s_j), at the last block, must be stages - 1.
-    u_last = p["w0"] + p["wa"] * (p["d"] - 1)
-    if round(math.log(u_last / p["w0"]) / math.log(p["wm"])) + 1 != stages:
+    u_last = linear_width(p["d"] - 1, p["w0"], p["wa"])
+    if round(block_exponent(u_last, p["w0"], p["wm"])) + 1 != stages:
         return None  # checked first: it rejects most draws at the cost of one logarithm
-    block_widths = regnet_block_widths(p["d"], p["w0"], p["wa"], p["wm"])  # the draw is valid by construction
-    widths: list[int] = []
-    depths: list[int] = []
-    for w in block_widths:
-        if widths and widths[-1] == w:
-            depths[-1] += 1
-        else:
-            widths.append(w)
-            depths.append(1)
+    depths, widths = group_stages(regnet_block_widths(p["d"], p["w0"], p["wa"], p["wm"]))  # valid by construction
     if len(widths) != stages:  # two exponents gave the same multiple of 8
         return None
     return depths, widths
-
-
-# ---------------------------------------------------------------- complexity
-
-
-def band_flops(
-    depths: list[int], widths: list[int], group_widths: list[int], bottleneck_multipliers: list[float],
-    strides: list[int], se_ratio: float, stem_width: int, stem_stride: int,
-    resolution: int, num_classes: int, in_channels: int,
-) -> int:
-    """The flops alone of :func:`regnet_tutorial.complexity.model_complexity`, in closed form.
-
-    The same conventions (a conv costs ``k * k * (w_in / groups) * w_out`` multiply-adds per
-    output position, plus one add per output element when it has a bias; the classifier has a
-    bias), summed per stage as the first block plus ``d - 1`` times the repeated one, without
-    building a :class:`StageSpec` or any :class:`Complexity`: the sampler's band check on every
-    candidate. Arguments as the fields of :class:`StageSpec`; each group width must divide its
-    inner width (after :func:`make_compatible`).
-    """
-    size = (resolution - 1) // stem_stride + 1
-    flops = 9 * in_channels * stem_width * size * size  # stem: 3x3 conv
-    w_in = stem_width
-    for d, w, g, m, s in zip(depths, widths, group_widths, bottleneck_multipliers, strides):
-        w_b = int(round(w * m))
-        conv3 = 9 * (w_b // (w_b // g)) * w_b  # 3x3 group conv: (w_b / groups) inputs per output
-        out = (size - 1) // s + 1
-        first = w_in * w_b * size * size + (conv3 + w_b * w) * out * out  # 1x1, 3x3 (strided), 1x1
-        if w_in != w or s != 1:
-            first += w_in * w * out * out  # 1x1 strided projection
-        rest = (2 * w * w_b + conv3) * out * out
-        if se_ratio > 0:  # two 1x1 convs with bias on the pooled 1x1 map
-            w_se = int(round(w_in * se_ratio))
-            first += 2 * w_b * w_se + w_se + w_b
-            w_se = int(round(w * se_ratio))
-            rest += 2 * w_b * w_se + w_se + w_b
-        flops += first + (d - 1) * rest
-        size, w_in = out, w
-    return flops + w_in * num_classes + num_classes  # head: the classifier with bias
-
-
-def _scaled(cx: Complexity, k: int) -> Complexity:
-    return Complexity(cx.flops * k, cx.params * k, cx.acts * k)
-
-
-def fast_complexity(spec: StageSpec, resolution: int, num_classes: int, in_channels: int) -> Complexity:
-    """Same numbers as :func:`regnet_tutorial.complexity.model_complexity`, from the same
-    per-layer functions, but each stage's ``d - 1`` identical blocks are counted once and
-    multiplied (the sampler counts each accepted candidate; :func:`band_flops` screens them all)."""
-    total, size = stem(resolution, in_channels, spec.stem_width, spec.stem_stride)
-    w_in = spec.stem_width
-    for d, w, g, b, s in zip(spec.depths, spec.widths, spec.group_widths, spec.bottleneck_multipliers, spec.strides):
-        first, size = res_bottleneck_block(size, w_in, w, s, g, b, spec.se_ratio)
-        total = total + first
-        if d > 1:
-            rest, size = res_bottleneck_block(size, w, w, 1, g, b, spec.se_ratio)
-            total = total + _scaled(rest, d - 1)
-        w_in = w
-    return total + head(w_in, num_classes)
 
 
 # ---------------------------------------------------------------- constraints
@@ -277,9 +215,7 @@ def satisfies_space(space: str, depths: list[int], widths: list[int], bs: list[i
         return False
     if space in ("anynetx_d", "anynetx_e") and any(a > c for a, c in zip(widths, widths[1:])):
         return False
-    if space == "anynetx_e" and any(a > c for a, c in zip(depths, depths[1:])):
-        return False
-    return True
+    return not (space == "anynetx_e" and any(a > c for a, c in zip(depths, depths[1:])))
 
 
 # ---------------------------------------------------------------- the sampler
@@ -304,8 +240,7 @@ class SamplerConfig:
             )
         for name in ("resolution", "stages", "num_classes", "in_channels"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SamplingError(f"{name}={value!r} is invalid: {name} must be an integer >= 1.")
+            check_int(name, value, 1, SamplingError)
         if self.skeleton not in SKELETONS:
             raise SamplingError(f"skeleton {self.skeleton!r} is invalid: choose one of {', '.join(SKELETONS)}.")
         if not 1 <= self.stages <= MAX_STAGES:
@@ -365,8 +300,7 @@ def iter_samples(
     """
     key = canonical_space(space)
     cfg = config or SamplerConfig()
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SamplingError(f"seed={seed!r} is invalid: seed must be an integer >= 0.")
+    check_int("seed", seed, 0, SamplingError)
     rng = _rng(key, seed)
     lo, hi = cfg.flops
     index = draws = 0
@@ -386,7 +320,7 @@ def iter_samples(
             bottleneck_multipliers=tuple(1 / b for b in fields["bottleneck_ratios"]),
             strides=(2,) * cfg.stages, se_ratio=0.0, stem_width=STEM_WIDTH, stem_stride=SKELETONS[cfg.skeleton],
         )
-        cx = fast_complexity(spec, cfg.resolution, cfg.num_classes, cfg.in_channels)
+        cx = model_complexity(spec, cfg.resolution, cfg.num_classes, cfg.in_channels)
         regnet = {k: fields.pop(k) for k in REGNET_KEYS if k in fields}
         yield {
             "space": key, "index": index, "seed": seed, **fields,
@@ -404,8 +338,7 @@ def sample_space(
 
     By default at most ``2000 * n + 200000`` raw draws are tried before giving up.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise SamplingError(f"n={n!r} is invalid: the number of samples must be an integer >= 1.")
+    check_int("n", n, 1, SamplingError, "It is the number of samples.")
     limit = max_draws if max_draws is not None else 2000 * n + 200_000
     stream = iter_samples(space, seed, config, limit)
     return [next(stream) for _ in range(n)]

@@ -18,6 +18,8 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 from tqdm import tqdm
 
+from ..errors import check_int
+
 
 @torch.no_grad()
 def evaluate(
@@ -33,8 +35,7 @@ def evaluate(
     ``loader`` yields ``(images, targets)`` and is expected to be prepared by ``accelerator``.
     For fewer than 5 classes, ``top5`` is top-``num_classes`` accuracy, i.e. 100.
     """
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-        raise ValueError(f"num_classes={num_classes!r} is invalid: it must be an integer >= 2.")
+    check_int("num_classes", num_classes, 2)
     device = accelerator.device
     # The inputs are already gathered from every process: no second sync inside torchmetrics.
     top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro", sync_on_compute=False).to(device)

@@ -28,7 +28,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from ..errors import RegNetTutorialError
+from ..errors import RegNetTutorialError, check_int
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 """Per-channel mean of ImageNet in RGB order, for images scaled to [0, 1]."""
@@ -152,7 +152,7 @@ def is_readable_image(path: str) -> bool:
             img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))  # cheap JPEG decode
             img.load()
         return True
-    except Exception:  # noqa: BLE001 - any failure means "unreadable" here
+    except Exception:
         return False
 
 
@@ -296,12 +296,8 @@ def build_dataloader(
     The seeded generator fixes the shuffle order and the per-worker seeds, so the
     augmentation noise is reproducible for a given ``num_workers``.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} is invalid: it must be an integer >= 1.")
-    if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
-        raise ValueError(
-            f"num_workers={num_workers!r} is invalid: it must be an integer >= 0 (0 = load in the main process)."
-        )
+    check_int("batch_size", batch_size)
+    check_int("num_workers", num_workers, 0, hint="0 loads in the main process.")
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -353,8 +349,13 @@ class SeededAugmentation(Dataset):
         return getattr(self.dataset, name)
 
 
-def random_subset(dataset: Dataset, count: int, seed: int) -> Subset:
-    """``count`` samples of ``dataset`` drawn without replacement by a generator seeded with ``seed``."""
+def seeded_order(n: int, count: int | None, seed: int) -> torch.Tensor:
+    """The first ``count`` indices (all ``n`` when ``None``) of a permutation of ``range(n)`` drawn
+    by a generator seeded with ``seed``: a subset without replacement, the same on every machine."""
     generator = torch.Generator().manual_seed(int(seed) % (2**63))
-    order = torch.randperm(len(dataset), generator=generator)[: min(count, len(dataset))]  # type: ignore[arg-type]
-    return Subset(dataset, order.tolist())
+    return torch.randperm(n, generator=generator)[: n if count is None else min(count, n)]
+
+
+def random_subset(dataset: Dataset, count: int, seed: int) -> Subset:
+    """``count`` samples of ``dataset`` drawn without replacement (:func:`seeded_order`)."""
+    return Subset(dataset, seeded_order(len(dataset), count, seed).tolist())  # type: ignore[arg-type]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
 import sys
 import types
 import typing
@@ -29,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ..errors import RegNetTutorialError
+from ..errors import RegNetTutorialError, check_int
 from ..models import MODEL_CARDS, ModelCard
 from ..util.atomic import write_text_atomic
 
@@ -421,8 +420,7 @@ def resolve_recipe(cfg: TrainConfig, num_processes: int, dataset_size: int) -> R
     training set, as pycls's ``min(num_iter, len(loader))``.
     """
     for name, value in (("num_processes", num_processes), ("dataset_size", dataset_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{name}={value!r} is invalid: {name} must be an integer >= 1.")
+        check_int(name, value, 1, ConfigError)
     total_batch = cfg.batch_size * num_processes * cfg.grad_accum_steps
     steps_per_epoch = dataset_size // total_batch
     if steps_per_epoch == 0:
@@ -465,14 +463,6 @@ def describe(resolved: ResolvedRecipe) -> str:
     ])
 
 
-def _size_in_gf(card: ModelCard) -> float:
-    """``"RegNetX-400MF"`` -> 0.4, ``"RegNetY-1.6GF"`` -> 1.6."""
-    match = re.search(r"-([\d.]+)(MF|GF)", card.display_name)
-    if match is None:
-        raise ValueError(f"cannot read the flop regime from {card.display_name!r}")
-    return float(match.group(1)) / (1000 if match.group(2) == "MF" else 1)
-
-
 _LARGEST_AT_64_PER_GPU = {"RegNetX": 16.0, "RegNetY": 12.0}
 """pycls trains RegNetX-16GF with 8 x 64 images (``BATCH_SIZE: 512``) but RegNetY-16GF with 8 x 32."""
 
@@ -480,7 +470,7 @@ _LARGEST_AT_64_PER_GPU = {"RegNetX": 16.0, "RegNetY": 12.0}
 def paper_batch_per_gpu(card: ModelCard) -> int:
     """Images per GPU in the paper's 8-GPU runs: 128 up to 1.6GF, 64 up to 12GF (RegNetX: 16GF),
     32 above (pycls ``configs/dds_baselines/*_dds_8gpu.yaml``; mmclassification ``8xb128`` / ``8xb64``)."""
-    gf = _size_in_gf(card)
+    gf = card.gigaflops
     return 128 if gf <= 1.6 else 64 if gf <= _LARGEST_AT_64_PER_GPU[card.family] else 32
 
 

@@ -9,7 +9,6 @@ dies, so a crashed or SIGKILLed run never leaves a stale lock behind.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 from ..util.cli import CliError
+from ..util.locking import lock_file, unlock
 
 LOCK_FILE = ".lock"
 
@@ -32,7 +32,7 @@ def check_writable(output_dir: str | os.PathLike) -> Path:
             pass
     except OSError as err:
         raise CliError(
-            f"output_dir {out} is not writable ({err.strerror or err}). Choose another --output_dir, "
+            f"output_dir {out} is not writable ({err.strerror or err}). Choose another --output-dir, "
             "or fix its permissions or free space."
         ) from err
     return out
@@ -48,16 +48,12 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
+        fd = lock_file(self.path)
+        if fd is None:
             raise CliError(
-                f"output_dir {self.path.parent} is in use by another run ({holder}). Wait for it to finish, "
-                "or choose another --output_dir."
-            ) from None
+                f"output_dir {self.path.parent} is in use by another run ({_read_holder(self.path)}). Wait for "
+                "it to finish, or choose another --output-dir."
+            )
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(),
@@ -69,8 +65,7 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            unlock(self._fd)
             self._fd = None
 
     def __enter__(self) -> RunLock:
@@ -80,9 +75,9 @@ class RunLock:
         self.release()
 
 
-def _read_holder(fd: int) -> str:
+def _read_holder(path: Path) -> str:
     try:
-        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        info = json.loads(path.read_text() or "{}")
         return f"pid {info['pid']} on host {info['host']}, started {info['started']}"
     except (OSError, ValueError, KeyError):
         return "its pid is not recorded yet"

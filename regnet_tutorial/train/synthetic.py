@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import check_int
+
 JPEG_QUALITY = 90
 NOISE_STD = 0.08
 
@@ -66,8 +68,7 @@ def make_tiny_dataset(
         ("num_classes", num_classes, 2), ("train_per_class", train_per_class, 1),
         ("val_per_class", val_per_class, 1), ("image_size", image_size, 8),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name}={value!r} is invalid: {name} must be an integer >= {low}.")
+        check_int(name, value, low)
     root = Path(root)
     rng = np.random.default_rng(seed)
     for split, per_class in (("train", train_per_class), ("val", val_per_class)):

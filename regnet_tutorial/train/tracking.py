@@ -57,7 +57,8 @@ class CsvTracker(GeneralTracker):
         for name, value in values.items():
             if isinstance(value, torch.Tensor):
                 value = value.item()
-            writer.writerow([step if step is not None else "", name, repr(value) if isinstance(value, float) else value])
+            shown = repr(value) if isinstance(value, float) else value
+            writer.writerow([step if step is not None else "", name, shown])
         self._file.flush()
 
     def finish(self) -> None:
@@ -109,29 +110,6 @@ def truncate_metrics_csv(path: str | os.PathLike, step: int, keep_epoch_rows_at_
     csv.writer(lines).writerows([header, *kept])
     write_text_atomic(path, lines.getvalue())
     return len(body) - len(kept)
-
-
-class ProgressLines:
-    """Periodic progress lines for runs whose output is not a terminal (nohup, SLURM logs), where
-    a tqdm bar would write one garbled line per refresh: every ``every`` optimizer steps, the
-    step, epoch, loss, throughput and the estimated time left."""
-
-    def __init__(self, total_steps: int, start_step: int, every: int, images_per_step: int) -> None:
-        self.total_steps, self.every, self.images_per_step = total_steps, every, images_per_step
-        self.start_step, self.start = start_step, time.perf_counter()
-
-    def due(self, step: int) -> bool:
-        """Whether a line is due after optimizer step ``step`` (the count of steps done)."""
-        return self.every > 0 and step % self.every == 0 and step > self.start_step
-
-    def line(self, step: int, epoch: int, epochs: int, loss: float) -> str:
-        """``step S/T  epoch E/N  loss L  R img/s  ETA h:mm:ss``, rates measured since the start."""
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        per_step = elapsed / max(step - self.start_step, 1)
-        eta = int(per_step * (self.total_steps - step))
-        rate = self.images_per_step / per_step
-        return (f"step {step}/{self.total_steps}  epoch {epoch}/{epochs}  loss {loss:.4f}  "
-                f"{rate:.1f} img/s  ETA {eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}")
 
 
 def flat_hparams(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ..errors import RegNetTutorialError, UsageError
+from ..errors import RegNetTutorialError, UsageError, check_int
 
 EXIT_USAGE = 2
 """The exit status of a run stopped by bad input (what argparse uses for a bad command line)."""
@@ -141,12 +141,9 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            return check_int("value", int(text), minimum)
         except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= {minimum}.")
-        return value
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= {minimum}.") from None
 
     return parse
 

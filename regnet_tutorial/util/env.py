@@ -145,10 +145,14 @@ def lock_report_line(path: str | Path | None = None) -> str:
             + ", ".join(named) + (f" and {more} more" if more else ""))
 
 
+def versions(packages: tuple[str, ...] = REPORTED_PACKAGES) -> dict[str, str]:
+    """Python's version and the installed versions of ``packages``."""
+    return {"python": platform.python_version(), **package_versions(packages)}
+
+
 def environment_info() -> dict[str, str]:
     """Python, platform, package versions and the accelerator available, as a dict."""
-    info = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
-    info.update(package_versions())
+    info = {"platform": platform.platform(terse=True), **versions()}
     if torch.cuda.is_available():
         info["device"] = f"cuda ({torch.cuda.get_device_name(0)}, x{torch.cuda.device_count()})"
     else:

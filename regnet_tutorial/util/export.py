@@ -56,7 +56,7 @@ def exported_source(notebook: str | os.PathLike, display_name: str | None = None
         raise ExportError(f"{notebook}: no exported cell defines main(); the script calls main().")
     name = display_name or notebook.name
     header = (
-        f"# Generated from {name} by `make scripts` (python -m regnet_tutorial.util.export); do not edit.\n"
+        f"# Generated from {name} by `make scripts`; do not edit.\n"
         "# Change the notebook's cells tagged 'export' instead, then run `make scripts`.\n"
     )
     return header + "\n\n\n".join(source for _, source in cells) + _FOOTER  # PEP 8: two blank lines
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(argv: list[str] | None) -> int:
-    parser = ArgumentParser(prog="python -m regnet_tutorial.util.export", description="Export scripts/ from the chapter notebooks.")
+    parser = ArgumentParser(prog="python -m regnet_tutorial.util.export",
+                            description="Export scripts/ from the chapter notebooks.")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if a script is stale")
     parser.add_argument("--root", default=str(REPO_ROOT), help="repository root (default: this checkout)")
     args = parser.parse_args(argv)
