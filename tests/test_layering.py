@@ -75,3 +75,10 @@ def test_the_design_math_imports_no_torch() -> None:
     code = f"import sys, {', '.join(TORCH_FREE)}; print([m for m in ('torch', 'torchvision') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.strip() == "[]"
+
+
+def test_no_two_modules_share_a_stem() -> None:
+    stems = [p.stem for p in PACKAGE.rglob("*.py") if not p.name.startswith("__")]
+    assert len(stems) == len(set(stems)), sorted(s for s in stems if stems.count(s) > 1)
+    for family in ("checkpoint", "data", "plot"):  # the names that once collided or misled
+        assert len([s for s in stems if family in s]) <= 1, [s for s in stems if family in s]
