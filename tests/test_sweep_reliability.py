@@ -107,6 +107,7 @@ def test_reliability_command_prints_the_table_writes_the_summary_and_refuses_bad
     printed = capsys.readouterr().out
     summary = json.loads(out.read_text())
     assert summary["chosen"] == "15k x 1" and "chosen budget (regnet, Spearman >= 0.7): 15k x 1" in printed
+    assert summary["chosen_is_longest"] and "its validity needs a longer one" in printed
     retest = [row["retest_regnet"] for row in summary["table"]]
     assert f"{retest[0]:.2f}" in printed and retest[1] > 0.9
     lo, hi = summary["retest_ci95"]["15k x 1"]["regnet"]

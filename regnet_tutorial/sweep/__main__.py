@@ -71,6 +71,8 @@ def run_reliability(args: argparse.Namespace) -> None:
     summary = summarize(args.results, [s.strip() for s in args.spaces.split(",")], args.reference, args.threshold)
     print(format_table(pd.DataFrame(summary["table"])))
     chosen = summary["chosen"] or f"none: no budget reaches {args.threshold} on both criteria"
+    if summary["chosen_is_longest"]:
+        chosen += " (the longest budget measured: its validity needs a longer one)"
     print(f"chosen budget ({args.reference}, Spearman >= {args.threshold}): {chosen}")
     if args.out:
         write_json_atomic(args.out, summary)

@@ -186,7 +186,9 @@ def summarize(
                 intervals[label][s] = spearman_ci(p["r0"], p["r1"])
     chosen = choose_budget(table, reference, threshold)
     return {"table": table.to_dict(orient="records"), "retest_ci95": intervals, "reference_space": reference,
-            "threshold": threshold, "chosen": None if chosen is None else chosen["budget"]}
+            "threshold": threshold, "chosen": None if chosen is None else chosen["budget"],
+            # The longest budget is valid against itself by definition: its validity is untested.
+            "chosen_is_longest": chosen is not None and chosen["images_seen"] == table["images_seen"].max()}
 
 
 def format_table(table: pd.DataFrame) -> str:
