@@ -223,12 +223,13 @@ def parse_weights_name(name: str) -> PublishedWeights:
 
 def _available(model: str, source: str) -> str:
     here = [e.name for s in SOURCES for e in source_entries(s) if e.model == model]
-    if here:
-        return f"Published weights for {model}: {', '.join(here)}."
     twin = f"{model}_tv"
+    note = ""
     if twin in MODEL_CARDS and any(e.model == twin for e in source_entries("torchvision")):
-        return (f"torchvision's weights are for {twin} (torchvision's group-width rounding): "
+        note = (f" torchvision's weights are for {twin} (torchvision's group-width rounding): "
                 f"create_model({twin!r}, weights='torchvision').")
+    if here or note:
+        return (f"Published weights for {model}: {', '.join(here)}." if here else "") + note
     sources = sorted({e.source for s in SOURCES for e in source_entries(s)})
     have = sorted({e.model for e in list_weights(source)}) if source in SOURCES else []
     return f"{model} has no published weights in {', '.join(sources)}; {source} publishes {', '.join(have)}."

@@ -14,11 +14,10 @@ torchvision V2  232 short  224, round    Pillow bilinear (antialiased)   RGB, [0
 
 OpenCV's ``INTER_LINEAR`` does not low-pass filter when it shrinks an image; Pillow does. On a
 500x375 ImageNet photo shrunk to 256 that changes every pixel, so each source gets its own
-backend here. OpenCV's bilinear rule (half-pixel centres, edge clamping, no antialiasing) is
-``torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False)``
-on float images. On uint8 images OpenCV works in fixed point (weights in 1/2048ths, the
-vertical pass truncating in steps); :func:`opencv_linear_uint8` does the same integer
-arithmetic, and matches ``cv2.resize`` exactly when shrinking (the ImageNet case; the tests
+backend here. OpenCV's bilinear rule (half-pixel centres, edge clamping, no antialiasing, float32 weights)
+is written out with torch in :func:`opencv_linear_float`, so OpenCV is not needed. On uint8
+images OpenCV works in fixed point (weights in 1/2048ths, the vertical pass truncating in
+steps); :func:`opencv_linear_uint8` does the same integer arithmetic, and matches ``cv2.resize`` exactly when shrinking (the ImageNet case; the tests
 compare with OpenCV) and to within one grey level on a few border pixels when enlarging.
 
 Channel order is handled by the weights, not the images: the converters reverse the stem
@@ -36,7 +35,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms import InterpolationMode, v2
 
@@ -131,7 +129,7 @@ class _OpenCVStyle:
         if size != (height, width) and spec.resize_dtype == "uint8":
             pixels = opencv_linear_uint8(pixels.long(), size).float()
         elif size != (height, width):
-            pixels = F.interpolate(pixels[None], size=size, mode="bilinear", align_corners=False, antialias=False)[0]
+            pixels = opencv_linear_float(pixels, size)
         top, left = (_offset(n, spec.crop, spec.crop_offset) for n in size)
         pixels = pixels[:, top:top + spec.crop, left:left + spec.crop]
         if spec.resize_dtype == "uint8":
@@ -145,11 +143,14 @@ class _OpenCVStyle:
 _COEF_BITS = 11  # OpenCV's INTER_RESIZE_COEF_BITS: interpolation weights in units of 1/2048
 
 
-def _linear_taps(src: int, dst: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """First and second source index and their fixed-point weights for each output index.
+def _linear_taps(
+    src: int, dst: int, fixed_point: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """First and second source index and their weights for each output index.
 
     Half-pixel centres; the position is rounded to float32 before its integer part is taken,
     as OpenCV does, and positions outside the image clamp to the edge pixel with weight 1.
+    Weights are float32, or integers in units of 1/2048 (``fixed_point``, for uint8 images).
     """
     position = ((torch.arange(dst, dtype=torch.float64) + 0.5) * (src / dst) - 0.5).float()
     first = torch.floor(position)
@@ -158,8 +159,21 @@ def _linear_taps(src: int, dst: int) -> tuple[torch.Tensor, torch.Tensor, torch.
     outside = (first < 0) | (first >= src - 1)
     frac = torch.where(outside, torch.zeros_like(frac), frac)
     first = first.clamp(0, src - 1)
+    second = (first + 1).clamp(max=src - 1)
+    if not fixed_point:
+        return first, second, 1 - frac, frac
     scale = 1 << _COEF_BITS
-    return first, (first + 1).clamp(max=src - 1), torch.round((1 - frac) * scale).long(), torch.round(frac * scale).long()
+    return first, second, torch.round((1 - frac) * scale).long(), torch.round(frac * scale).long()
+
+
+def opencv_linear_float(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``cv2.resize(..., interpolation=cv2.INTER_LINEAR)`` of a float32 image ``(C, H, W)``:
+    a horizontal then a vertical pass with OpenCV's float32 weights."""
+    height, width = pixels.shape[-2:]
+    x0, x1, a0, a1 = _linear_taps(width, size[1], fixed_point=False)
+    rows = pixels[..., :, x0] * a0 + pixels[..., :, x1] * a1
+    y0, y1, b0, b1 = _linear_taps(height, size[0], fixed_point=False)
+    return rows[..., y0, :] * b0[:, None] + rows[..., y1, :] * b1[:, None]
 
 
 def opencv_linear_uint8(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
