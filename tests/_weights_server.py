@@ -96,8 +96,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def upstream_checkpoint(source: str, model_name: str, seed: int = 0) -> tuple[bytes, nn.Module]:
-    """(file bytes in ``source``'s layout, the upstream model they hold) for ``model_name``."""
+def upstream_checkpoint(
+    source: str, model_name: str, seed: int = 0, head_bias: dict[int, float] | None = None
+) -> tuple[bytes, nn.Module]:
+    """(file bytes in ``source``'s layout, the upstream model they hold) for ``model_name``.
+
+    ``head_bias`` sets classifier biases, e.g. ``{0: 100, 1: 99, 2: 98}`` makes the model rank
+    classes 0, 1, 2 first on any image, so its accuracy is known in advance.
+    """
     if source == "torchvision":
         torch.manual_seed(seed)
         model = torchvision.models.get_model(get_card(model_name).torchvision, weights=None)
@@ -109,6 +115,9 @@ def upstream_checkpoint(source: str, model_name: str, seed: int = 0) -> tuple[by
                     tensor.copy_(torch.randn_like(tensor) * 0.1)
         return _saved(model.state_dict()), model.eval()
     model = randomised(model_name, seed)
+    with torch.no_grad():
+        for index, value in (head_bias or {}).items():
+            model.head.fc.bias[index] = value
     ours = model.state_dict()
     if source == "pycls":
         foreign = {theirs: ours[mine] for theirs, mine in pycls_names(get_card(model_name).stages()).items()}
