@@ -28,10 +28,11 @@ from regnet_tutorial.weights.download import (
     mirrored_url,
 )
 
-CASES = [
-    ("pycls", "regnetx_200mf", "in1k"),
-    ("mmcls", "regnetx_400mf", "in1k"),
-    ("torchvision", "regnetx_400mf_tv", "imagenet1k_v1"),
+CASES = [  # (source, model, tag, layout of the file)
+    ("pycls", "regnetx_200mf", "in1k", "pycls"),
+    ("mmcls", "regnetx_400mf", "in1k", "mmcls"),
+    ("torchvision", "regnetx_400mf_tv", "imagenet1k_v1", "torchvision"),
+    ("timm", "regnetx_400mf_tv", "tv2_in1k", "torchvision"),  # timm lists torchvision's file
 ]
 
 
@@ -77,11 +78,12 @@ def cache_files() -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-@pytest.mark.parametrize(("source", "model", "tag"), CASES)
+@pytest.mark.parametrize(("source", "model", "tag", "layout"), CASES)
 def test_download_checksum_cache_and_conversion_match_the_file_on_disk(
-    server: FileServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: str, model: str, tag: str
+    server: FileServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, source: str, model: str, tag: str,
+    layout: str,
 ) -> None:
-    data, upstream = upstream_checkpoint(source, model)
+    data, upstream = upstream_checkpoint(layout, model)
     entry = publish(server, monkeypatch, source, model, tag, data)
     downloaded = create_model(model, weights=f"{source}.{tag}")
     assert (cache_dir() / entry.filename).read_bytes() == data
@@ -90,14 +92,14 @@ def test_download_checksum_cache_and_conversion_match_the_file_on_disk(
 
     on_disk = tmp_path / entry.filename
     on_disk.write_bytes(data)
-    from_disk = load_state_dict_strict(create_model(model), load_checkpoint_file(on_disk, source))
+    from_disk = load_state_dict_strict(create_model(model), load_checkpoint_file(on_disk, layout))
     given_file = create_model(model, weights=f"{source}.{tag}", weights_file=on_disk)
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     expected = logits(from_disk, x)
     for loaded in (downloaded, again, given_file):
         assert torch.equal(logits(loaded, x), expected)
     # And it is the upstream network: pycls and mmcls saw BGR, ours takes RGB.
-    x_upstream = x[:, [2, 1, 0]] if source in ("pycls", "mmcls") else x
+    x_upstream = x[:, [2, 1, 0]] if layout in ("pycls", "mmcls") else x
     torch.testing.assert_close(expected, logits(upstream, x_upstream), rtol=1e-4, atol=1e-4)
 
 

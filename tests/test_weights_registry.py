@@ -4,6 +4,7 @@ mmcls README (read here with its own small parser), pycls's MODEL_ZOO data and U
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from importlib import resources
 
@@ -24,13 +25,13 @@ def _shipped(name: str) -> str:
 
 def test_every_entry_names_a_model_the_package_builds() -> None:
     entries = list_weights()
-    assert len(entries) == 16 + 24 + sum(len(get_model_weights(b)) for b in registry.torchvision_builders())
+    torchvision_count = sum(len(get_model_weights(b)) for b in registry.torchvision_builders())
+    assert len(entries) == 16 + 24 + torchvision_count + len(list_weights("timm"))
     assert len({e.name for e in entries}) == len(entries), "weights names must be unique"
     known = set(list_models())
     for model in sorted({e.model for e in entries}):
         assert model in known
-        with torch.device("meta"):
-            create_model(model)
+        get_card(model).stages()  # the design-space point generates (building it is checked below)
 
 
 def test_torchvision_entries_are_the_installed_enums() -> None:
@@ -52,13 +53,17 @@ def test_torchvision_entries_are_the_installed_enums() -> None:
             assert t.channel_order == "RGB"
             assert get_card(entry.model).torchvision == builder and entry.model.endswith("_tv")
             # The architecture is torchvision's: same parameter count as the enum states.
-            with torch.device("meta"):
-                ours = create_model(entry.model)
-            assert sum(p.numel() for p in ours.parameters()) == weights.meta["num_params"]
+            assert _parameter_count(entry.model) == weights.meta["num_params"]
     assert seen == set(entries), "every torchvision entry comes from an installed enum"
     v1 = get_weights("regnetx_400mf_tv", "torchvision.imagenet1k_v1").transform
     v2 = get_weights("regnetx_400mf_tv", "torchvision.imagenet1k_v2").transform
     assert (v1.resize, v2.resize) == (256, 232)
+
+
+@functools.cache
+def _parameter_count(model: str) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in create_model(model).parameters())
 
 
 def _readme_rows() -> list[tuple[str, float, float, str, str | None]]:
@@ -131,3 +136,30 @@ def test_unknown_weights_say_what_exists(model: str, weights: str, message: str)
 def test_a_weights_name_needs_source_and_model() -> None:
     with pytest.raises(UnknownWeightsError, match="expected SOURCE"):
         parse_weights_name("regnetx_400mf")
+
+
+def test_timm_entries_are_its_pretrained_cfgs_and_its_architectures() -> None:
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    from regnet_tutorial.convert import convert_state_dict
+
+    entries = list_weights("timm")
+    tv_urls = {e.url: e.model for e in list_weights("torchvision")}
+    assert {e.source_model for e in entries} == {
+        n for n in timm.list_pretrained("regnet[xy]_*")
+        if get_pretrained_cfg(n).url and get_pretrained_cfg(n).num_classes == 1000
+        and (get_pretrained_cfg(n).url in tv_urls or get_pretrained_cfg(n).url.endswith(".pth"))
+    }
+    for entry in entries:
+        cfg = get_pretrained_cfg(entry.source_model)
+        assert entry.url == cfg.url and entry.top1 is None
+        if entry.layout == "torchvision":
+            assert entry.model == tv_urls[entry.url]  # the same file as a torchvision entry, same model
+        else:
+            # timm's own file: our model has exactly the shapes of timm's model, renamed.
+            with torch.device("meta"):
+                theirs = timm.create_model(entry.source_model.split(".")[0], pretrained=False).state_dict()
+                ours = create_model(entry.model).state_dict()
+            converted = convert_state_dict(theirs, "timm")
+            assert {k: v.shape for k, v in converted.items()} == {k: v.shape for k, v in ours.items()}

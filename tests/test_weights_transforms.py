@@ -148,3 +148,21 @@ def test_the_backends_differ_where_it_matters() -> None:
     assert (tv_v1.resize, tv_v1.crop) == (MMCLS_EVAL.resize, MMCLS_EVAL.crop)
     gap = (tv_v1.build()(noise) - MMCLS_EVAL.build()(noise)).abs().mean()
     assert gap > 0.3  # in units of the ImageNet std
+
+
+def test_timm_transforms_equal_timms_own_on_real_images() -> None:
+    from timm.data import create_transform, resolve_data_config
+    from timm.models import get_pretrained_cfg
+
+    images = real_images()
+    checked = set()
+    for entry in list_weights("timm"):
+        t = entry.transform
+        if (t.resize, t.crop, t.interpolation) in checked:
+            continue
+        checked.add((t.resize, t.crop, t.interpolation))
+        config = resolve_data_config({}, pretrained_cfg=get_pretrained_cfg(entry.source_model).to_dict())
+        theirs, ours = create_transform(**config), t.build()
+        for image in images:
+            torch.testing.assert_close(ours(image), theirs(image), rtol=0, atol=1e-6)
+    assert {(235, 224, "bicubic"), (232, 224, "bicubic"), (384, 384, "bicubic")} <= checked

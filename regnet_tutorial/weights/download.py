@@ -202,7 +202,7 @@ def published_state_dict(
             raise WeightsDownloadError(f"--weights-file {path} is not {entry.name}'s published file: {problem}.")
     else:
         path = fetch_weights(entry, progress=progress)
-    return load_checkpoint_file(path, entry.source)  # type: ignore[arg-type]
+    return load_checkpoint_file(path, entry.layout)  # type: ignore[arg-type]
 
 
 def load_published(

@@ -4,11 +4,11 @@ A weights entry is named ``SOURCE.TAG:MODEL``, e.g. ``mmcls.in1k:regnetx_400mf``
 
 * ``MODEL`` is the package model it loads into (:func:`regnet_tutorial.models.list_models`;
   torchvision's rounding gives the ``*_tv`` models);
-* ``SOURCE`` is the library that published it, with its checkpoint layout: ``mmcls``, ``pycls``,
-  ``torchvision``;
+* ``SOURCE`` is the library that published it: ``mmcls``, ``pycls``, ``torchvision``, ``timm``;
 * ``TAG`` tells a source's checkpoints of one model apart: mmcls ``in1k`` (trained by mmcls)
   and ``from_pycls`` (the paper's weights, converted by mmcls: the ``*`` rows), pycls ``in1k``,
-  torchvision the enum member in lower case (``imagenet1k_v1``, ``imagenet1k_v2``, ...).
+  torchvision the enum member in lower case (``imagenet1k_v1``, ``imagenet1k_v2``, ...), timm
+  its pretrained tag (``ra3_in1k``, ``tv2_in1k``, ...).
 
 ``SOURCE`` alone picks the source's default: mmcls's own training, pycls's only entry,
 torchvision's ``DEFAULT`` member.
@@ -16,7 +16,11 @@ torchvision's ``DEFAULT`` member.
 Nothing is retyped. The mmcls entries are parsed from the seed's README
 (:func:`regnet_tutorial.published.mmcls_table`), the pycls entries from
 ``published_data/pycls_weights.csv`` (read from pycls's MODEL_ZOO.md at a pinned commit), the
-torchvision entries from the installed torchvision's weights enums, at run time.
+torchvision entries from the installed torchvision's weights enums and the timm entries from
+the installed timm's ``pretrained_cfg`` (those that give a download URL and 1000 classes, in a
+layout we convert: timm's own ``.pth`` files or torchvision's, not SEER's VISSL ones), at run time. timm's configs carry no
+accuracy, so its entries have none; many of them are torchvision's files, evaluated with
+timm's transform (bicubic, ``crop_pct``).
 
 Checksums: mmcls and torchvision put the first 8 hex digits of the file's SHA-256 in its name
 (``...-89bfc226.pth``), which is what is checked after a download; pycls publishes none, so a
@@ -40,9 +44,9 @@ from ..published import (
     torchvision_builders,
     torchvision_model_name,
 )
-from .transforms import MMCLS_EVAL, PYCLS_EVAL, EvalTransform, torchvision_eval
+from .transforms import MMCLS_EVAL, PYCLS_EVAL, EvalTransform, timm_eval, torchvision_eval
 
-SOURCES = ("mmcls", "pycls", "torchvision")
+SOURCES = ("mmcls", "pycls", "torchvision", "timm")
 """The libraries whose RegNet checkpoints the registry lists (and their checkpoint layouts)."""
 
 PYCLS_WEIGHTS_FILE = "published_data/pycls_weights.csv"
@@ -62,6 +66,8 @@ class UnknownWeightsError(KeyError):
 class PublishedWeights:
     """One published checkpoint and everything needed to re-measure its accuracy.
 
+    ``layout`` is the checkpoint layout of the file (:data:`regnet_tutorial.convert.LAYOUTS`):
+    the source's own, except for timm entries that point at torchvision's files.
     ``top1``/``top5`` are percent accuracies as published (``None`` where not published);
     ``accuracy_from`` says where they are printed. ``sha256_prefix`` is the checksum in the
     file name, ``sha256`` a full checksum where one is known. ``source_model`` is the source's
@@ -81,6 +87,11 @@ class PublishedWeights:
     transform: EvalTransform
     num_classes: int = 1000
     log_url: str | None = None
+    layout: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.layout:
+            object.__setattr__(self, "layout", self.source)
 
     @property
     def name(self) -> str:
@@ -153,7 +164,38 @@ def _torchvision_entries() -> list[PublishedWeights]:
     return entries
 
 
-_LOADERS = {"mmcls": _mmcls_entries, "pycls": _pycls_entries, "torchvision": _torchvision_entries}
+def _timm_entries() -> list[PublishedWeights]:
+    import timm
+    from timm.data import resolve_data_config
+    from timm.models import get_pretrained_cfg
+
+    torchvision_files = {e.url: e for e in source_entries("torchvision")}
+    by_timm_name = {card.timm: card.name for card in MODEL_CARDS.values() if card.timm}
+    version = public_version(timm.__version__)
+    entries = []
+    for name in timm.list_pretrained("regnet[xy]_*"):
+        cfg = get_pretrained_cfg(name)
+        arch, tag = name.split(".", 1)
+        if not cfg.url or cfg.num_classes != 1000:
+            continue  # weights only on the Hugging Face Hub, or without a classifier
+        twin = torchvision_files.get(cfg.url)
+        if twin is None and not urlsplit(cfg.url).path.endswith(".pth"):
+            continue  # SEER's VISSL checkpoints (.torch): a layout not converted here
+        model = twin.model if twin else by_timm_name.get(arch)
+        if model is None:
+            continue  # an architecture this package does not build (e.g. RegNetY-256GF)
+        config = resolve_data_config({}, pretrained_cfg=cfg.to_dict())
+        entries.append(PublishedWeights(
+            model=model, source="timm", tag=tag, source_model=name, url=cfg.url,
+            sha256_prefix=hash_prefix(cfg.url), sha256=None, top1=None, top5=None,
+            accuracy_from=f"timm {version}: pretrained_cfg of {name} (no accuracy in it)",
+            transform=timm_eval(config, name), layout="torchvision" if twin else "timm",
+        ))
+    return entries
+
+
+_LOADERS = {"mmcls": _mmcls_entries, "pycls": _pycls_entries, "torchvision": _torchvision_entries,
+            "timm": _timm_entries}
 
 
 @functools.cache
@@ -171,7 +213,8 @@ def list_weights(source: str | None = None, model: str | None = None) -> list[Pu
 
 
 def default_tag(source: str, model: str) -> str | None:
-    """The tag ``SOURCE`` alone means for ``model``: mmcls ``in1k``, pycls ``in1k``, torchvision ``DEFAULT``."""
+    """The tag ``SOURCE`` alone means for ``model``: mmcls ``in1k``, pycls ``in1k``, torchvision ``DEFAULT``,
+    timm its first listed weights for the model."""
     if source == "torchvision":
         builder = MODEL_CARDS[model].torchvision if model in MODEL_CARDS else None
         if builder is None or MODEL_CARDS[model].rounding != "torchvision":
@@ -179,6 +222,8 @@ def default_tag(source: str, model: str) -> str | None:
         from torchvision.models import get_model_weights
 
         return get_model_weights(builder).DEFAULT.name.lower()
+    if source == "timm":
+        return next((e.tag for e in source_entries("timm") if e.model == model), None)
     return "in1k"
 
 

@@ -10,7 +10,10 @@ pycls           256 short  224, ceil     OpenCV bilinear on float [0,1]  RGB, [0
 mmcls           256 short  224, round    OpenCV bilinear on uint8        BGR, [0, 255]   BGR
 torchvision V1  256 short  224, round    Pillow bilinear (antialiased)   RGB, [0, 1]     RGB
 torchvision V2  232 short  224, round    Pillow bilinear (antialiased)   RGB, [0, 1]     RGB
+timm            size/crop  224 (or 384)  Pillow, bicubic (antialiased)   RGB, [0, 1]     RGB
 ==============  =========  ============  ==============================  ==============  ==========
+
+(timm: ``crop_pct`` from each weights' ``pretrained_cfg``, e.g. 224 / 0.95 -> resize 235.)
 
 OpenCV's ``INTER_LINEAR`` does not low-pass filter when it shrinks an image; Pillow does. On a
 500x375 ImageNet photo shrunk to 256 that changes every pixel, so each source gets its own
@@ -235,6 +238,23 @@ def torchvision_eval(weights: object) -> EvalTransform:
         interpolation=preset.interpolation.value, backend="pillow",
         mean=tuple(preset.mean), std=tuple(preset.std), mean_order="RGB", pixel_scale=1.0,
         channel_order="RGB", documented_at=f"torchvision.models.{type(weights).__name__}.{weights.name}.transforms()",
+    )
+
+
+def timm_eval(data_config: dict, name: str) -> EvalTransform:
+    """The transform timm evaluates ``name`` with, from ``timm.data.resolve_data_config``'s output.
+
+    timm's ``create_transform`` (eval, ``crop_mode="center"``) resizes the short side to
+    ``floor(size / crop_pct)`` with Pillow, then centre-crops ``size``.
+    """
+    size = data_config["input_size"][-1]
+    if data_config.get("crop_mode", "center") != "center" or data_config["input_size"][-2] != size:
+        raise ValueError(f"timm {name}: only square centre-crop evaluation is supported, not {data_config}.")
+    return EvalTransform(
+        source="timm", resize=math.floor(size / data_config["crop_pct"]), crop=size,
+        interpolation=data_config["interpolation"], backend="pillow",
+        mean=tuple(data_config["mean"]), std=tuple(data_config["std"]), mean_order="RGB", pixel_scale=1.0,
+        channel_order="RGB", documented_at=f"timm.data.resolve_data_config(pretrained_cfg of {name}) + create_transform",
     )
 
 
