@@ -21,8 +21,8 @@ import torch
 from _weights_server import FileServer, upstream_checkpoint
 from test_weights_download import publish
 
-from regnet_tutorial.data import DataError
-from regnet_tutorial.tiny_dataset import make_tiny_dataset
+from regnet_tutorial.train.loaders import DataError
+from regnet_tutorial.train.synthetic import make_tiny_dataset
 from regnet_tutorial.weights import registry
 from regnet_tutorial.weights.download import MIRROR_ENV
 from regnet_tutorial.weights.reproduce import COLUMNS, imagenet_val, main, reproduce

@@ -20,7 +20,7 @@ from regnet_tutorial.weights.transforms import MMCLS_EVAL, PYCLS_EVAL
 
 
 def _shipped(name: str) -> str:
-    return resources.files("regnet_tutorial").joinpath("published_data", name).read_text(encoding="utf-8")
+    return resources.files("regnet_tutorial.weights").joinpath("published_data", name).read_text(encoding="utf-8")
 
 
 def test_every_entry_names_a_model_the_package_builds() -> None:
@@ -142,7 +142,7 @@ def test_timm_entries_are_its_pretrained_cfgs_and_its_architectures() -> None:
     import timm
     from timm.models import get_pretrained_cfg
 
-    from regnet_tutorial.convert import convert_state_dict
+    from regnet_tutorial.weights.convert import convert_state_dict
 
     entries = list_weights("timm")
     tv_urls = {e.url: e.model for e in list_weights("torchvision")}

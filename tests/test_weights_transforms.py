@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from torchvision.models import get_model_weights
 
-from regnet_tutorial.data import IMAGENET_MEAN, IMAGENET_STD
+from regnet_tutorial.train.loaders import IMAGENET_MEAN, IMAGENET_STD
 from regnet_tutorial.weights.registry import list_weights
 from regnet_tutorial.weights.transforms import MMCLS_EVAL, PYCLS_EVAL, opencv_linear_uint8
 

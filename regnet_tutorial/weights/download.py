@@ -34,6 +34,7 @@ from urllib.request import Request, urlopen
 import torch
 from tqdm import tqdm
 
+from ..errors import RegNetTutorialError
 from .registry import PublishedWeights
 
 MIRROR_ENV = "REGNET_WEIGHTS_MIRROR"
@@ -48,7 +49,7 @@ DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 20
 
 
-class WeightsDownloadError(RuntimeError):
+class WeightsDownloadError(RegNetTutorialError, RuntimeError):
     """A checkpoint that could not be fetched (offline, refused, interrupted, wrong checksum)."""
 
 
@@ -191,7 +192,7 @@ def published_state_dict(
 
     A ``weights_file`` is checked against the entry's checksum too: it must be the published file.
     """
-    from ..convert import load_checkpoint_file
+    from .convert import load_checkpoint_file
 
     if weights_file is not None:
         path = Path(weights_file)
@@ -209,7 +210,7 @@ def load_published(
     model_name: str, weights: str, weights_file: str | os.PathLike | None = None, progress: bool = True
 ) -> torch.nn.Module:
     """``model_name`` built and loaded strictly with the published ``weights`` (``SOURCE[.TAG]``)."""
-    from ..convert import load_state_dict_strict
+    from .convert import load_state_dict_strict
     from ..models import create_model
     from .registry import get_weights
 

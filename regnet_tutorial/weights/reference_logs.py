@@ -30,6 +30,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import RegNetTutorialError
+
 METRICS = ("loss", "lr", "top1")
 """The curves compared, in plot order."""
 
@@ -37,7 +39,7 @@ PART_THRESHOLDS = {"loss": ("relative", 0.05), "lr": ("relative", 0.01), "top1":
 """Where two curves count as parted: training loss 5% apart, learning rate 1% apart, top-1 1 point apart."""
 
 
-class LogFormatError(ValueError):
+class LogFormatError(RegNetTutorialError, ValueError):
     """A log file that is not in the expected format; the message names the file and line."""
 
 
@@ -110,7 +112,7 @@ def read_run_metrics(metrics_csv: str | os.PathLike, label: str = "this run") ->
 
     A per-step row at step ``s`` belongs to the epoch whose last step is the first epoch-row step above ``s``.
     """
-    from ..training import read_metrics_csv
+    from ..train.tracking import read_metrics_csv
 
     series = read_metrics_csv(metrics_csv)
     if "epoch/epoch" not in series:

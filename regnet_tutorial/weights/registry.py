@@ -14,7 +14,7 @@ A weights entry is named ``SOURCE.TAG:MODEL``, e.g. ``mmcls.in1k:regnetx_400mf``
 torchvision's ``DEFAULT`` member.
 
 Nothing is retyped. The mmcls entries are parsed from the seed's README
-(:func:`regnet_tutorial.published.mmcls_table`), the pycls entries from
+(:func:`regnet_tutorial.weights.published.mmcls_table`), the pycls entries from
 ``published_data/pycls_weights.csv`` (read from pycls's MODEL_ZOO.md at a pinned commit), the
 torchvision entries from the installed torchvision's weights enums and the timm entries from
 the installed timm's ``pretrained_cfg`` (those that give a download URL and 1000 classes, in a
@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import urlsplit
 
+from ..errors import RegNetTutorialError
 from ..models import MODEL_CARDS, get_card
-from ..published import (
+from .published import (
     PublishedTableError,
     mmcls_table,
     public_version,
@@ -55,7 +56,7 @@ PYCLS_WEIGHTS_FILE = "published_data/pycls_weights.csv"
 HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
 
 
-class UnknownWeightsError(KeyError):
+class UnknownWeightsError(RegNetTutorialError, KeyError):
     """A weights name that is not in the registry; the message lists what there is."""
 
     def __str__(self) -> str:
@@ -124,11 +125,11 @@ def _mmcls_entries() -> list[PublishedWeights]:
 
 
 def _pycls_entries() -> list[PublishedWeights]:
-    text = resources.files("regnet_tutorial").joinpath(*PYCLS_WEIGHTS_FILE.split("/")).read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath(*PYCLS_WEIGHTS_FILE.split("/")).read_text(encoding="utf-8")
     lines = text.splitlines()
     if not lines or not lines[0].startswith("# Source:"):
-        raise PublishedTableError(f"regnet_tutorial/{PYCLS_WEIGHTS_FILE}: the first line must be '# Source: ...'.")
-    source = f"{lines[0].removeprefix('# Source:').strip()} (copy: regnet_tutorial/{PYCLS_WEIGHTS_FILE})"
+        raise PublishedTableError(f"regnet_tutorial/weights/{PYCLS_WEIGHTS_FILE}: the first line must be '# Source: ...'.")
+    source = f"{lines[0].removeprefix('# Source:').strip()} (copy: regnet_tutorial/weights/{PYCLS_WEIGHTS_FILE})"
     entries = []
     for record in csv.DictReader(line for line in lines if not line.startswith("#")):
         error = float(record["top1_error"])

@@ -1,11 +1,11 @@
 """Re-measure published accuracies: each checkpoint on ImageNet val, under its own source's transform.
 
-    python -m regnet_tutorial.weights.reproduce --data /data/imagenet --source mmcls
-    accelerate launch -m regnet_tutorial.weights.reproduce --data /data/imagenet --source pycls,torchvision
+    python -m regnet_tutorial.weights reproduce --data /data/imagenet --source mmcls
+    accelerate launch -m regnet_tutorial.weights reproduce --data /data/imagenet --source pycls,torchvision
 
 For every listed checkpoint (:mod:`regnet_tutorial.weights.registry`) the file is fetched and
 checked (:mod:`~regnet_tutorial.weights.download`), converted, loaded strictly, and evaluated
-with the package's evaluation loop (:func:`regnet_tutorial.evaluation.evaluate`) on images
+with the package's evaluation loop (:func:`regnet_tutorial.train.evaluation.evaluate`) on images
 prepared the way its source prepared them (:mod:`~regnet_tutorial.weights.transforms`). The
 result is a table, CSV and Markdown, of published and measured top-1/top-5 and their
 difference Δ = measured − published, flagged where |Δ| exceeds ``--tolerance`` percentage
@@ -33,6 +33,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import RegNetTutorialError
 from .registry import SOURCES, PublishedWeights, UnknownWeightsError, list_weights, parse_weights_name
 
 DEFAULT_TOLERANCE = 0.3
@@ -52,12 +53,12 @@ _MARKDOWN = (
 )
 
 
-class ReproduceError(ValueError):
+class ReproduceError(RegNetTutorialError, ValueError):
     """Bad input to the reproduce command: the message names the problem and the fix."""
 
 
 def _data_error(message: str) -> Exception:
-    from ..data import DataError
+    from ..train.loaders import DataError
 
     return DataError(message)
 
@@ -66,7 +67,7 @@ def imagenet_val(root: str | os.PathLike, transform: object) -> object:
     """ImageNet val under ``root`` as a labelled dataset whose images go through ``transform``."""
     from torchvision.datasets import ImageFolder, ImageNet
 
-    from ..data import load_rgb_image
+    from ..train.loaders import load_rgb_image
 
     root = Path(root)
     expected = (f"class folders {root}/<wnid>/*.JPEG or {root}/val/<wnid>/*.JPEG, or the official archives "
@@ -160,43 +161,53 @@ def format_markdown(rows: Sequence[dict[str, str]], tolerance: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ..cli import int_at_least
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The reproduce command's flags (``--kebab-case``; the ``--snake_case`` spellings work too)."""
+    from ..util.cli import int_at_least
 
-    parser = argparse.ArgumentParser(
-        prog="python -m regnet_tutorial.weights.reproduce",
-        description="Evaluate published RegNet checkpoints on ImageNet val, each with its source's transform, "
-                    "and write a published-vs-measured table (CSV and Markdown).",
-    )
     parser.add_argument("--data", required=True, help=f"ImageNet val: class folders, or a folder with {DEVKIT} "
                                                       f"and {VAL_TAR}")
     parser.add_argument("--source", default="mmcls", help=f"comma-separated, from {', '.join(SOURCES)} (default mmcls)")
     parser.add_argument("--models", default="", help="comma-separated model names (default: all of the sources')")
     parser.add_argument("--weights", action="append", default=[],
                         help="one weights name SOURCE[.TAG]:MODEL instead of --source (repeatable)")
-    parser.add_argument("--out", "--out_dir", dest="out", default="reproduce",
-                        help="folder for reproduce.csv and reproduce.md (default ./reproduce)")
+    parser.add_argument("--out", default="reproduce", help="folder for reproduce.csv and reproduce.md "
+                                                           "(default ./reproduce)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help=f"flag |Δ| above this many percentage points (default {DEFAULT_TOLERANCE})")
-    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int_at_least(1), default=100,
-                        help="images per process and step")
-    parser.add_argument("--num-workers", "--num_workers", dest="num_workers", type=int_at_least(0), default=4)
+    parser.add_argument("--batch-size", type=int_at_least(1), default=100, help="images per process and step")
+    parser.add_argument("--num-workers", type=int_at_least(0), default=4)
     return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The stand-alone parser (``python -m regnet_tutorial.weights.reproduce``)."""
+    from ..util.cli import ArgumentParser
+
+    return add_arguments(ArgumentParser(prog="python -m regnet_tutorial.weights reproduce", description=DESCRIPTION))
+
+
+DESCRIPTION = ("Evaluate published RegNet checkpoints on ImageNet val, each with its source's transform, "
+               "and write a published-vs-measured table (CSV and Markdown).")
 
 
 def reproduce(argv: Sequence[str] | None = None) -> list[dict[str, str]]:
     """Run the command; returns all rows of the table (earlier ones included)."""
+    return run_reproduce(build_parser().parse_args(argv))
+
+
+def run_reproduce(args: argparse.Namespace) -> list[dict[str, str]]:
+    """The command on parsed arguments (the ``reproduce`` subcommand calls this)."""
     import torch
     from accelerate import Accelerator
 
-    from ..atomic import write_text_atomic
-    from ..convert import load_state_dict_strict
-    from ..data import build_dataloader
-    from ..evaluation import evaluate
     from ..models import create_model
+    from ..train.evaluation import evaluate
+    from ..train.loaders import build_dataloader
+    from ..util.atomic import write_text_atomic
+    from .convert import load_state_dict_strict
     from .download import published_state_dict
 
-    args = build_parser().parse_args(argv)
     try:
         entries = select_weights([s.strip() for s in args.source.split(",") if s.strip()],
                                  [m.strip() for m in args.models.split(",") if m.strip()], args.weights)
@@ -208,7 +219,11 @@ def reproduce(argv: Sequence[str] | None = None) -> list[dict[str, str]]:
     accelerator = Accelerator()
     say = accelerator.print
     if done:
-        say(f"{csv_path}: keeping {len(done)} finished row(s); evaluating the other {len(entries) - len(done)}.")
+        todo = sum(e.name not in done for e in entries)
+        say(f"{csv_path}: keeping {len(done)} finished row(s); evaluating the other {todo}.")
+    if accelerator.is_main_process and out.is_dir():  # a run killed mid-write leaves its temporary file
+        for stale in [*out.glob(f".{csv_path.name}.*.tmp"), *out.glob(f".{md_path.name}.*.tmp")]:
+            stale.unlink(missing_ok=True)
     rows = dict(done)
     for entry in entries:
         if entry.name in done:
@@ -246,10 +261,9 @@ def reproduce(argv: Sequence[str] | None = None) -> list[dict[str, str]]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line; bad input is one ``error:`` line (exit status 2)."""
-    from ..cli import project_errors, run_main
-    from .download import WeightsDownloadError
+    from ..util.cli import run_main
 
-    run_main(reproduce, argv, errors=(*project_errors(), ReproduceError, WeightsDownloadError, UnknownWeightsError))
+    run_main(reproduce, argv)
 
 
 if __name__ == "__main__":

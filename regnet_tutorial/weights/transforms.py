@@ -24,7 +24,7 @@ steps); :func:`opencv_linear_uint8` does the same integer arithmetic, and matche
 compare with OpenCV) and to within one grey level on a few border pixels when enlarging.
 
 Channel order is handled by the weights, not the images: the converters reverse the stem
-convolution of the BGR-trained pycls and mmcls weights (:mod:`regnet_tutorial.convert`), so
+convolution of the BGR-trained pycls and mmcls weights (:mod:`regnet_tutorial.weights.convert`), so
 every converted model takes RGB input. :meth:`EvalTransform.build` therefore returns RGB
 tensors normalised with the source's statistics rearranged into RGB order and [0, 1] scale,
 which is the source's own BGR tensor with its channels reversed.
