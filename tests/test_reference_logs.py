@@ -109,3 +109,17 @@ def _log(tmp_path: Path) -> Path:
     log = tmp_path / "ref.log.json"
     log.write_text("\n".join(mmcls_log_lines()) + "\n")
     return log
+
+
+def test_a_run_written_in_mmcls_format_reads_back_the_same(tmp_path: Path) -> None:
+    from regnet_tutorial.weights.reference_logs import mmcls_log_lines
+
+    run = write_run(tmp_path / "metrics.csv", loss_shift=0.25)
+    lines = mmcls_log_lines(run, "tiny")
+    assert json.loads(lines[1]) == {"mode": "train", "epoch": 1, "iter": 1, "loss": 7.15, "lr": 0.1}
+    assert json.loads(lines[4]) == {"mode": "val", "epoch": 1, "iter": 3, "accuracy_top-1": 10.0}
+    log = tmp_path / "run.log.json"
+    log.write_text("\n".join(lines) + "\n")
+    again, direct = read_mmcls_log(log), read_run_metrics(run)
+    for metric in ("loss", "lr", "top1"):
+        assert again.values[metric] == pytest.approx(direct.values[metric])

@@ -69,7 +69,7 @@ def test_the_table_has_the_published_columns_and_the_measured_accuracy(
         assert float(row["measured_top1"]) == pytest.approx(100 / 3, abs=0.01)
         assert float(row["measured_top5"]) == 100.0 and row["images"] == "12"
         assert float(row["delta_top1"]) == pytest.approx(100 / 3 - published.top1, abs=0.011)
-        assert "|Δ top1| > 0.3" in row["flag"] and "3 classes, not ImageNet's 1000" in row["flag"]
+        assert "|Δ top-1| > 0.3" in row["flag"] and "3 classes, not ImageNet's 1000" in row["flag"]
         assert row["transform"].startswith("mmcls: short side 256 (opencv bilinear, uint8), centre crop 224")
     markdown = (out / "reproduce.md").read_text()
     assert "| mmcls.in1k:regnetx_400mf | 72.56 | 33.33 | -39.23 | 90.78 | 100.00 | +9.22 |" in markdown

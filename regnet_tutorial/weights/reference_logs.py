@@ -136,6 +136,31 @@ def read_run_metrics(metrics_csv: str | os.PathLike, label: str = "this run") ->
     return Curves(label, values)
 
 
+def mmcls_log_lines(metrics_csv: str | os.PathLike, exp_name: str) -> list[str]:
+    """A ``scripts/train.py`` run's ``logs/metrics.csv`` as the lines of an mmcls ``log.json``:
+    a metadata line, one train record per logged step and one val record per epoch. mmcls's own
+    log tools then read our runs, and :func:`read_mmcls_log` gives the same curves as
+    :func:`read_run_metrics`."""
+    from ..train.tracking import read_metrics_csv
+
+    series = read_metrics_csv(metrics_csv)
+    if "epoch/epoch" not in series:
+        raise LogFormatError(f"{metrics_csv}: no epoch/epoch rows; is it the logs/metrics.csv of scripts/train.py?")
+    loss, lr = dict(series.get("train/loss", [])), dict(series.get("train/lr", []))
+    top1, top5 = dict(series.get("epoch/val_top1", [])), dict(series.get("epoch/val_top5", []))
+    lines = [json.dumps({"exp_name": exp_name, "written_by": "regnet_tutorial.weights.reference_logs"})]
+    start = 0
+    for end, epoch in ((step, int(e)) for step, e in series["epoch/epoch"]):
+        for step in sorted(s for s in loss if start <= s < end):
+            record = {"mode": "train", "epoch": epoch, "iter": step - start + 1, "loss": loss[step]}
+            lines.append(json.dumps({**record, **({"lr": lr[step]} if step in lr else {})}))
+        if end in top1:
+            record = {"mode": "val", "epoch": epoch, "iter": end - start, "accuracy_top-1": top1[end]}
+            lines.append(json.dumps({**record, **({"accuracy_top-5": top5[end]} if end in top5 else {})}))
+        start = end
+    return lines
+
+
 @dataclass(frozen=True)
 class Parting:
     """Where one metric's two curves part: the first epoch beyond the threshold, and the widest gap."""

@@ -135,7 +135,7 @@ def result_row(entry: PublishedWeights, metrics: dict[str, float], classes: int,
         row.update({f"published_{k}": _number(published), f"measured_{k}": _number(measured),
                     f"delta_{k}": "" if delta is None else f"{delta:+.2f}"})
         if delta is not None and abs(delta) > tolerance:
-            flags.append(f"|Δ {k}| > {tolerance:g}")
+            flags.append(f"|Δ top-{k[3:]}| > {tolerance:g}")
     if classes != entry.num_classes:
         flags.append(f"{classes} classes, not ImageNet's {entry.num_classes}")
     row["flag"] = "; ".join(flags)
@@ -154,7 +154,8 @@ def format_markdown(rows: Sequence[dict[str, str]], tolerance: float) -> str:
     """The table as Markdown, with a note on the tolerance and the transforms used."""
     lines = ["| " + " | ".join(title for _, title in _MARKDOWN) + " |",
              "|" + "|".join(":--" if key == "weights" else "--:" for key, _ in _MARKDOWN) + "|"]
-    lines += ["| " + " | ".join(row[key] or "-" for key, _ in _MARKDOWN) + " |" for row in rows]
+    lines += ["| " + " | ".join((row[key] or "-").replace("|", "\\|") for key, _ in _MARKDOWN) + " |"
+              for row in rows]
     transforms = sorted({row["transform"] for row in rows})
     lines += ["", f"Δ = measured − published (percentage points); flagged where |Δ| > {tolerance:g}.",
               "Transforms: " + " / ".join(transforms) + "."]
@@ -218,6 +219,7 @@ def run_reproduce(args: argparse.Namespace) -> list[dict[str, str]]:
     done = read_rows(csv_path)
     accelerator = Accelerator()
     say = accelerator.print
+    show_progress = accelerator.is_main_process and sys.stderr.isatty()  # no bars in logs and notebooks
     if done:
         todo = sum(e.name not in done for e in entries)
         say(f"{csv_path}: keeping {len(done)} finished row(s); evaluating the other {todo}.")
@@ -234,12 +236,12 @@ def run_reproduce(args: argparse.Namespace) -> list[dict[str, str]]:
             raise _data_error(f"--data {args.data} has {classes} classes, more than {entry.name}'s "
                               f"{entry.num_classes}: is it ImageNet val?")
         with accelerator.main_process_first():  # one download; the other processes read the cache
-            state_dict = published_state_dict(entry, progress=accelerator.is_main_process)
+            state_dict = published_state_dict(entry, progress=show_progress)
         model = load_state_dict_strict(create_model(entry.model, entry.num_classes), state_dict, entry.model)
         loader = build_dataloader(dataset, args.batch_size, train=False, num_workers=args.num_workers)
         model, loader = accelerator.prepare(model, loader)
         start = time.monotonic()
-        metrics = evaluate(model, loader, accelerator, entry.num_classes, show_progress=True)
+        metrics = evaluate(model, loader, accelerator, entry.num_classes, show_progress=show_progress)
         row = result_row(entry, metrics, classes, args.tolerance)
         rows[entry.name] = row
         say(f"{entry.name}: top-1 {row['measured_top1']} (published {row['published_top1'] or '-'}, "
