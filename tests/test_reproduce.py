@@ -136,3 +136,22 @@ def _empty(tmp_path: Path) -> Path:
     folder = tmp_path / "empty"
     folder.mkdir()
     return folder
+
+
+@pytest.mark.slow
+def test_under_accelerate_launch_with_two_processes(
+    served: FileServer, monkeypatch: pytest.MonkeyPatch, tiny_val: Path, tmp_path: Path
+) -> None:
+    from _train_helpers import launch_two_cpu_processes
+
+    data, _ = upstream_checkpoint("pycls", "regnetx_200mf", head_bias=FAVOUR)
+    publish(served, monkeypatch, "pycls", "regnetx_200mf", "in1k", data)
+    out = tmp_path / "out"
+    done = launch_two_cpu_processes(["-m", "regnet_tutorial.weights", "reproduce", "--data", str(tiny_val),
+                                     "--source", "pycls", "--models", "regnetx_200mf", "--out", str(out),
+                                     "--num-workers", "0", "--batch-size", "5"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    [row] = read_csv(out / "reproduce.csv")
+    assert row["images"] == "12", "2 processes x 2 batches of 5 pad the 12 images; each must count once"
+    assert float(row["measured_top1"]) == pytest.approx(100 / 3, abs=0.01)
+    assert len(served.requests) == 1, "one process downloads, the other reads the cache"
