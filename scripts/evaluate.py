@@ -14,7 +14,6 @@ A published checkpoint (--weights SOURCE[.TAG]:MODEL, downloaded once into the t
 checked against its checksum) is evaluated with its source's own transform, a run's own checkpoint at
 the run's resolution (its config.yaml), any other file at the paper's 256/224. The script is built in notebooks/06_evaluation.ipynb.
 """
-import argparse
 import dataclasses
 import json
 import os
@@ -27,7 +26,7 @@ from regnet_tutorial.train.evaluation import evaluate
 from regnet_tutorial.train.loaders import DataError, build_dataloader, eval_transform, load_split
 from regnet_tutorial.train.recipe import load_config
 from regnet_tutorial.util.atomic import write_text_atomic
-from regnet_tutorial.util.cli import CliError, run_main
+from regnet_tutorial.util.cli import ArgumentParser, CliError, int_at_least, run_main
 from regnet_tutorial.weights.convert import load_checkpoint_file, load_state_dict_strict
 from regnet_tutorial.weights.download import published_state_dict
 from regnet_tutorial.weights.registry import parse_weights_name
@@ -86,10 +85,10 @@ def run_settings(args, weights):
 
 def mixed_precision_setting(flag):
     """The precision to evaluate in: the launcher's (accelerate launch --mixed_precision or the saved
-    accelerate config, both passed as ACCELERATE_MIXED_PRECISION), else --mixed_precision, else "no"."""
+    accelerate config, both passed as ACCELERATE_MIXED_PRECISION), else --mixed-precision, else "no"."""
     launcher = os.environ.get("ACCELERATE_MIXED_PRECISION")
     if flag is not None and launcher is not None and flag != launcher:
-        raise CliError(f"--mixed_precision {flag} conflicts with the launcher's mixed precision {launcher!r} "
+        raise CliError(f"--mixed-precision {flag} conflicts with the launcher's mixed precision {launcher!r} "
                        "(accelerate launch --mixed_precision, or the saved accelerate config): give it once, "
                        "to the launcher.")
     return launcher or flag or "no"
@@ -120,23 +119,23 @@ def check_classes(args, val_set, num_classes):
 
 def parse_args(argv=None):
     """The command line; --model, --resize and --crop default to the run's own settings."""
-    parser = argparse.ArgumentParser(description="Evaluate a RegNet checkpoint (single centre crop).")
+    parser = ArgumentParser(description="Evaluate a RegNet checkpoint (single centre crop).")
     parser.add_argument("--checkpoint", help="weights file, run folder or checkpoint folder")
     parser.add_argument("--weights", help="a published checkpoint, SOURCE[.TAG]:MODEL, e.g. mmcls:regnetx_400mf "
                                           "(python -m regnet_tutorial.weights list)")
-    parser.add_argument("--weights-file", "--weights_file", dest="weights_file",
+    parser.add_argument("--weights-file",
                         help="with --weights: that checkpoint's file, downloaded by you (offline machines)")
     parser.add_argument("--model", help="registered model name, e.g. regnetx_400mf (default: the run's)")
     parser.add_argument("--source", default="regnet_tutorial", choices=SOURCES, help="layout of the weights")
     parser.add_argument("--data", required=True, help="folder holding <split>/<class>/*.JPEG")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--batch_size", type=int, default=100, help="images per process")
-    parser.add_argument("--num_workers", type=int, default=4)
-    parser.add_argument("--resize", type=int, help="short side before the crop (default: the run's, else 256)")
-    parser.add_argument("--crop", type=int, help="centre crop (default: the run's crop_size, else 224)")
-    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"],
+    parser.add_argument("--batch-size", type=int_at_least(1), default=100, help="images per process")
+    parser.add_argument("--num-workers", type=int_at_least(0), default=4)
+    parser.add_argument("--resize", type=int_at_least(1), help="short side before the crop (default: the run's, else 256)")
+    parser.add_argument("--crop", type=int_at_least(1), help="centre crop (default: the run's crop_size, else 224)")
+    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
                         help="without a launcher only (default: the launcher's setting, else no)")
-    parser.add_argument("--output_json", help="also write the metrics to this file")
+    parser.add_argument("--output-json", help="also write the metrics to this file")
     return parser.parse_args(argv)
 
 
@@ -156,7 +155,7 @@ def evaluate_checkpoint(argv=None):
         model_name, resize, crop, origin = run_settings(args, weights)
         transform = eval_transform(resize, crop)
     if args.output_json and not Path(args.output_json).resolve().parent.is_dir():
-        raise CliError(f"--output_json {args.output_json}: its folder does not exist; create it first.")
+        raise CliError(f"--output-json {args.output_json}: its folder does not exist; create it first.")
     val_set = load_split(args.data, args.split, transform)
     if args.weights is not None:
         check_classes(args, val_set, entry.num_classes)  # before the download
