@@ -124,6 +124,12 @@ def test_bad_layouts_are_one_line_errors(tmp_path: Path, tiny_val: Path, capsys)
         imagenet_val(_empty(tmp_path), None)
     with pytest.raises(DataError, match="no such folder"):
         imagenet_val(tmp_path / "missing", None)
+    archives = tmp_path / "archives"  # the official names, but not the official files
+    archives.mkdir()
+    for name in ("ILSVRC2012_devkit_t12.tar.gz", "ILSVRC2012_img_val.tar"):
+        (archives / name).write_bytes(b"not an archive")
+    with pytest.raises(DataError, match=r"--data .*archives: .*(scipy|MD5|corrupted)"):
+        imagenet_val(archives, None)
     assert len(imagenet_val(tiny_val.parent, None)) == 12, "DATA/val/<wnid> is found too"
     with pytest.raises(SystemExit) as info:
         main(["--data", str(tmp_path / "missing"), "--source", "nope"])

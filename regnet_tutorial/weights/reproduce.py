@@ -75,7 +75,15 @@ def imagenet_val(root: str | os.PathLike, transform: object) -> object:
     if not root.is_dir():
         raise _data_error(f"--data {root}: no such folder. Expected {expected}.")
     if (root / DEVKIT).is_file() and ((root / VAL_TAR).is_file() or (root / "val").is_dir()):
-        return ImageNet(str(root), split="val", transform=transform, loader=load_rgb_image)
+        try:
+            return ImageNet(str(root), split="val", transform=transform, loader=load_rgb_image)
+        except ImportError as err:  # torchvision reads the devkit's meta.mat with scipy
+            raise _data_error(f"--data {root}: reading {DEVKIT} needs {err.name or 'scipy'} (pip install scipy), "
+                              "or sort the val images into class folders yourself.") from None
+        except RuntimeError as err:  # torchvision checks the archives' MD5
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise _data_error(f"--data {root}: {first} Expected {DEVKIT} and {VAL_TAR} exactly as "
+                              "image-net.org distributes them.") from None
     folder = root / "val" if (root / "val").is_dir() else root
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     loose = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".jpeg", ".jpg", ".png")]
