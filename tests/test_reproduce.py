@@ -161,3 +161,30 @@ def test_under_accelerate_launch_with_two_processes(
     assert row["images"] == "12", "2 processes x 2 batches of 5 pad the 12 images; each must count once"
     assert float(row["measured_top1"]) == pytest.approx(100 / 3, abs=0.01)
     assert len(served.requests) == 1, "one process downloads, the other reads the cache"
+
+
+@pytest.mark.parametrize(("argv", "word"), [
+    (["list", "--source", "nope"], "--source"),
+    (["reproduce", "--data", "x", "--batch-size", "0"], "--batch-size"),
+    (["reproduce", "--data", "x", "--weights", "mmcls"], "expected SOURCE[.TAG]:MODEL"),
+])
+def test_the_weights_subcommands_fail_in_one_line(argv: list[str], word: str, capsys, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from regnet_tutorial.weights.__main__ import main as weights_main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        weights_main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and word in err, err
+    assert not list(tmp_path.iterdir()), "nothing written"
+
+
+def test_weights_list_prints_the_registry(capsys) -> None:
+    from regnet_tutorial.weights.__main__ import main as weights_main
+
+    assert weights_main(["list", "--source", "mmcls", "--model", "regnetx_400mf"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["mmcls.in1k:regnetx_400mf", "mmcls.from_pycls:regnetx_400mf"]
+    assert "72.56" in lines[0] and "89bfc226" in lines[0]
