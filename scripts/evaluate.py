@@ -12,7 +12,8 @@
 
 A published checkpoint (--weights SOURCE[.TAG]:MODEL, downloaded once into the torch hub cache and
 checked against its checksum) is evaluated with its source's own transform, a run's own checkpoint at
-the run's resolution (its config.yaml), any other file at the paper's 256/224. The script is built in notebooks/06_evaluation.ipynb.
+the run's resolution (its config.yaml), any other file at the paper's 256/224. The script is built
+in notebooks/06_evaluation.ipynb.
 """
 import dataclasses
 import json

@@ -103,7 +103,8 @@ def test_offline_is_one_line_naming_the_url_and_weights_file(served, monkeypatch
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--weights", "mmcls:regnetx_400mf", "--weights-file", "{bad}"], "is not mmcls.in1k:regnetx_400mf's published file"),
+    (["--weights", "mmcls:regnetx_400mf", "--weights-file", "{bad}"],
+     "is not mmcls.in1k:regnetx_400mf's published file"),
     (["--weights", "nope:regnetx_400mf"], "unknown source 'nope'"),
     (["--weights", "mmcls:regnetx_400mf", "--model", "regnetx_400mf"], "drop --checkpoint, --model and --source"),
     (["--weights-file", "{bad}"], "--weights-file goes with --weights"),

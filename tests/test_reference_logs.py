@@ -9,8 +9,8 @@ from pathlib import Path
 import matplotlib
 import pytest
 import torch
-
 from _weights_server import FileServer
+
 from regnet_tutorial.weights.download import MIRROR_ENV
 from regnet_tutorial.weights.reference_logs import (
     LogFormatError,
@@ -33,7 +33,7 @@ def mmcls_log_lines() -> list[str]:
     lines = [json.dumps({"env_info": "sys.platform: linux\nPython: 3.8", "config": "model = dict(...)", "seed": 0,
                          "exp_name": "regnetx-400mf_8xb128_in1k.py"})]
     for epoch in (1, 2, 3):
-        for k, (loss, lr) in enumerate(zip(LOSSES[epoch], LRS[epoch]), start=1):
+        for k, (loss, lr) in enumerate(zip(LOSSES[epoch], LRS[epoch], strict=True), start=1):
             lines.append(json.dumps({"mode": "train", "epoch": epoch, "iter": k * INTERVAL, "lr": lr,
                                      "memory": 3800, "data_time": 0.1, "loss": loss, "time": 0.35}))
         lines.append(json.dumps({"mode": "val", "epoch": epoch, "iter": ITERS, "lr": LRS[epoch][-1],

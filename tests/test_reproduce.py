@@ -109,7 +109,8 @@ def test_resume_after_sigkill_keeps_finished_rows(
     for row in after:
         assert float(row["measured_top1"]) == pytest.approx(100 / 3, abs=0.01)
         assert row["published_top5"] == "" and row["delta_top5"] == ""
-    assert [float(r["published_top1"]) for r in after] == [68.9, 72.6, 70.3]  # registry order: X-200MF, X-400MF, Y-200MF
+    # In registry order: X-200MF, X-400MF, Y-200MF.
+    assert [float(r["published_top1"]) for r in after] == [68.9, 72.6, 70.3]
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 

@@ -18,8 +18,8 @@ import torch
 from _weights_server import FileServer, closed_port, sha256_hex, silent_listener, upstream_checkpoint
 
 from regnet_tutorial import create_model
-from regnet_tutorial.weights.convert import load_checkpoint_file, load_state_dict_strict
 from regnet_tutorial.weights import registry
+from regnet_tutorial.weights.convert import load_checkpoint_file, load_state_dict_strict
 from regnet_tutorial.weights.download import (
     MIRROR_ENV,
     TIMEOUT_ENV,

@@ -59,7 +59,7 @@ def pycls_reference(image: Image.Image) -> np.ndarray:
         im = cv2.resize(im, (w, h), interpolation=cv2.INTER_LINEAR)
     x, y = math.ceil((w - crop) / 2), math.ceil((h - crop) / 2)
     im = im[y:y + crop, x:x + crop, :]
-    for i, (m, s) in enumerate(zip([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])):  # _MEAN, _STD
+    for i, (m, s) in enumerate(zip([0.485, 0.456, 0.406], [0.229, 0.224, 0.225], strict=True)):  # _MEAN, _STD
         im[:, :, i] = (im[:, :, i] - m) / s
     return np.ascontiguousarray(im[:, :, ::-1].transpose([2, 0, 1]))  # CHW/BGR
 
@@ -110,7 +110,7 @@ def test_pycls_transform_is_pycls_pipeline_in_rgb() -> None:
 
 def test_mmcls_transform_is_mmcls_pipeline_in_rgb() -> None:
     ours = MMCLS_EVAL.build()
-    for image, (h, w) in zip(real_images(), [*SIZES, (333, 500)]):
+    for image, (h, w) in zip(real_images(), [*SIZES, (333, 500)], strict=True):
         theirs = torch.from_numpy(mmcls_reference(image)).flip(0)
         if min(h, w) >= 256:  # shrinking, the ImageNet case: OpenCV's fixed point exactly
             torch.testing.assert_close(ours(image), theirs, rtol=0, atol=1e-5)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import socket
 import uuid
 from pathlib import Path
 from urllib.error import HTTPError, URLError
@@ -154,7 +153,7 @@ def _download(
             raise WeightsDownloadError(
                 f"Cannot download {url}: the server answered {err.code} {err.reason}. {_way_around(path)}"
             ) from None
-        except (URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as err:
+        except (URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as err:
             reason = getattr(err, "reason", err)
             raise WeightsDownloadError(
                 f"Cannot download {url} (no network? timeout {timeout:g} s): {reason}. {_way_around(path)}"
@@ -210,8 +209,8 @@ def load_published(
     model_name: str, weights: str, weights_file: str | os.PathLike | None = None, progress: bool = True
 ) -> torch.nn.Module:
     """``model_name`` built and loaded strictly with the published ``weights`` (``SOURCE[.TAG]``)."""
-    from .convert import load_state_dict_strict
     from ..models import create_model
+    from .convert import load_state_dict_strict
     from .registry import get_weights
 
     entry = get_weights(model_name, weights)

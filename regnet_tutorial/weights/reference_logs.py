@@ -207,8 +207,11 @@ def format_partings(partings: list[Parting], ours: str, reference: str) -> str:
              "|:--|--:|--:|--:|--:|--:|"]
     for p in partings:
         kind, threshold = PART_THRESHOLDS[p.metric]
-        gap = "-" if p.widest_gap is None else (
-            f"{p.widest_gap:.1%} ({p.widest_epoch})" if kind == "relative" else f"{p.widest_gap:.2f} ({p.widest_epoch})")
+        if p.widest_gap is None:
+            gap = "-"
+        else:
+            gap = f"{p.widest_gap:.1%}" if kind == "relative" else f"{p.widest_gap:.2f}"
+            gap += f" ({p.widest_epoch})"
         first = "none" if p.first_apart is None else str(p.first_apart)
         lines.append(f"| {p.metric} | {p.common_epochs} | {first} | {number(p.ours_there)} | "
                      f"{number(p.reference_there)} | {gap} |")
@@ -225,7 +228,7 @@ def plot_curves(ours: Curves, reference: Curves):  # -> matplotlib.figure.Figure
 
     titles = {"loss": "training loss (epoch mean)", "lr": "learning rate (epoch mean)", "top1": "val top-1 (%)"}
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
-    for ax, metric in zip(axes, METRICS):
+    for ax, metric in zip(axes, METRICS, strict=True):
         for curves, style in ((reference, "--"), (ours, "-")):
             epochs, values = curves.series(metric)
             if epochs:

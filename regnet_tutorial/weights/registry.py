@@ -18,9 +18,9 @@ Nothing is retyped. The mmcls entries are parsed from the seed's README
 ``published_data/pycls_weights.csv`` (read from pycls's MODEL_ZOO.md at a pinned commit), the
 torchvision entries from the installed torchvision's weights enums and the timm entries from
 the installed timm's ``pretrained_cfg`` (those that give a download URL and 1000 classes, in a
-layout we convert: timm's own ``.pth`` files or torchvision's, not SEER's VISSL ones), at run time. timm's configs carry no
-accuracy, so its entries have none; many of them are torchvision's files, evaluated with
-timm's transform (bicubic, ``crop_pct``).
+layout we convert: timm's own ``.pth`` files or torchvision's, not SEER's VISSL ones), at run
+time. timm's configs carry no accuracy, so its entries have none; many of them are
+torchvision's files, evaluated with timm's transform (bicubic, ``crop_pct``).
 
 Checksums: mmcls and torchvision put the first 8 hex digits of the file's SHA-256 in its name
 (``...-89bfc226.pth``), which is what is checked after a download; pycls publishes none, so a
@@ -67,7 +67,7 @@ class UnknownWeightsError(RegNetTutorialError, KeyError):
 class PublishedWeights:
     """One published checkpoint and everything needed to re-measure its accuracy.
 
-    ``layout`` is the checkpoint layout of the file (:data:`regnet_tutorial.convert.LAYOUTS`):
+    ``layout`` is the checkpoint layout of the file (:data:`regnet_tutorial.weights.convert.LAYOUTS`):
     the source's own, except for timm entries that point at torchvision's files.
     ``top1``/``top5`` are percent accuracies as published (``None`` where not published);
     ``accuracy_from`` says where they are printed. ``sha256_prefix`` is the checksum in the
@@ -128,7 +128,9 @@ def _pycls_entries() -> list[PublishedWeights]:
     text = resources.files(__package__).joinpath(*PYCLS_WEIGHTS_FILE.split("/")).read_text(encoding="utf-8")
     lines = text.splitlines()
     if not lines or not lines[0].startswith("# Source:"):
-        raise PublishedTableError(f"regnet_tutorial/weights/{PYCLS_WEIGHTS_FILE}: the first line must be '# Source: ...'.")
+        raise PublishedTableError(
+            f"regnet_tutorial/weights/{PYCLS_WEIGHTS_FILE}: the first line must be '# Source: ...'."
+        )
     source = f"{lines[0].removeprefix('# Source:').strip()} (copy: regnet_tutorial/weights/{PYCLS_WEIGHTS_FILE})"
     entries = []
     for record in csv.DictReader(line for line in lines if not line.startswith("#")):
@@ -262,7 +264,7 @@ def parse_weights_name(name: str) -> PublishedWeights:
     if not colon or not spec or not model:
         raise UnknownWeightsError(
             f"--weights {name!r}: expected SOURCE[.TAG]:MODEL, e.g. 'mmcls:regnetx_400mf' or "
-            "'torchvision.imagenet1k_v2:regnetx_400mf_tv' (python -m regnet_tutorial.weights.registry lists them)."
+            "'torchvision.imagenet1k_v2:regnetx_400mf_tv' (python -m regnet_tutorial.weights list prints them)."
         )
     return get_weights(model, spec)
 

@@ -17,11 +17,12 @@ timm            size/crop  224 (or 384)  Pillow, bicubic (antialiased)   RGB, [0
 
 OpenCV's ``INTER_LINEAR`` does not low-pass filter when it shrinks an image; Pillow does. On a
 500x375 ImageNet photo shrunk to 256 that changes every pixel, so each source gets its own
-backend here. OpenCV's bilinear rule (half-pixel centres, edge clamping, no antialiasing, float32 weights)
-is written out with torch in :func:`opencv_linear_float`, so OpenCV is not needed. On uint8
-images OpenCV works in fixed point (weights in 1/2048ths, the vertical pass truncating in
-steps); :func:`opencv_linear_uint8` does the same integer arithmetic, and matches ``cv2.resize`` exactly when shrinking (the ImageNet case; the tests
-compare with OpenCV) and to within one grey level on a few border pixels when enlarging.
+backend here. OpenCV's bilinear rule (half-pixel centres, edge clamping, no antialiasing,
+float32 weights) is written out with torch in :func:`opencv_linear_float`, so OpenCV is not
+needed. On uint8 images OpenCV works in fixed point (weights in 1/2048ths, the vertical pass
+truncating in steps); :func:`opencv_linear_uint8` does the same integer arithmetic. It matches
+``cv2.resize`` exactly when shrinking (the ImageNet case; the tests compare with OpenCV) and to
+within one grey level on a few border pixels when enlarging.
 
 Channel order is handled by the weights, not the images: the converters reverse the stem
 convolution of the BGR-trained pycls and mmcls weights (:mod:`regnet_tutorial.weights.convert`), so
@@ -106,7 +107,9 @@ class EvalTransform:
 
     def describe(self) -> str:
         """One line, e.g. ``"resize 256 (opencv bilinear, uint8), centre crop 224, BGR mean/std x255"``."""
-        resizer = f"{self.backend} {self.interpolation}" + (f", {self.resize_dtype}" if self.backend == "opencv" else "")
+        resizer = f"{self.backend} {self.interpolation}"
+        if self.backend == "opencv":
+            resizer += f", {self.resize_dtype}"
         return (f"{self.source}: short side {self.resize} ({resizer}), centre crop {self.crop}, "
                 f"mean {list(self.mean)} std {list(self.std)} ({self.mean_order}, 0-{self.pixel_scale:g}), "
                 f"network input {self.channel_order}")
@@ -254,7 +257,8 @@ def timm_eval(data_config: dict, name: str) -> EvalTransform:
         source="timm", resize=math.floor(size / data_config["crop_pct"]), crop=size,
         interpolation=data_config["interpolation"], backend="pillow",
         mean=tuple(data_config["mean"]), std=tuple(data_config["std"]), mean_order="RGB", pixel_scale=1.0,
-        channel_order="RGB", documented_at=f"timm.data.resolve_data_config(pretrained_cfg of {name}) + create_transform",
+        channel_order="RGB",
+        documented_at=f"timm.data.resolve_data_config(pretrained_cfg of {name}) + create_transform",
     )
 
 
