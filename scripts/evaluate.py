@@ -1,4 +1,4 @@
-# Generated from notebooks/06_evaluation.ipynb by `make scripts` (python -m regnet_tutorial.util.export); do not edit.
+# Generated from notebooks/06_evaluation.ipynb by `make scripts`; do not edit.
 # Change the notebook's cells tagged 'export' instead, then run `make scripts`.
 """Evaluate a RegNet checkpoint on an ImageNet-layout validation folder (top-1 / top-5), on 1..N GPUs.
 
@@ -132,7 +132,8 @@ def parse_args(argv=None):
     parser.add_argument("--split", default="val")
     parser.add_argument("--batch-size", type=int_at_least(1), default=100, help="images per process")
     parser.add_argument("--num-workers", type=int_at_least(0), default=4)
-    parser.add_argument("--resize", type=int_at_least(1), help="short side before the crop (default: the run's, else 256)")
+    parser.add_argument("--resize", type=int_at_least(1),
+                        help="short side before the crop (default: the run's, else 256)")
     parser.add_argument("--crop", type=int_at_least(1), help="centre crop (default: the run's crop_size, else 224)")
     parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"],
                         help="without a launcher only (default: the launcher's setting, else no)")

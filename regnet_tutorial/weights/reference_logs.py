@@ -223,11 +223,12 @@ def format_partings(partings: list[Parting], ours: str, reference: str) -> str:
 
 
 def plot_curves(ours: Curves, reference: Curves):  # -> matplotlib.figure.Figure
-    """Training loss, learning rate and top-1 against epoch, ``ours`` beside ``reference``."""
-    import matplotlib.pyplot as plt
+    """Training loss, learning rate and top-1 against epoch, ``ours`` beside ``reference``
+    (a figure outside pyplot's global list: end a notebook cell with it to show it)."""
+    from ..figures.style import new_figure
 
     titles = {"loss": "training loss (epoch mean)", "lr": "learning rate (epoch mean)", "top1": "val top-1 (%)"}
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
+    fig, axes = new_figure(1, 3, figsize=(12, 3.4))
     for ax, metric in zip(axes, METRICS, strict=True):
         for curves, style in ((reference, "--"), (ours, "-")):
             epochs, values = curves.series(metric)
