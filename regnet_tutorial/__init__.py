@@ -20,7 +20,8 @@ _EXPORTS: dict[str, str] = {
     "quantized_widths": "design_space",
     "RegNetTutorialError": "errors",
     "fuse_for_inference": "inference",
-    "MODEL_CARDS": "models", "ModelCard": "models", "create_model": "models", "get_card": "models",
+    "MODEL_CARDS": "models", "ModelCard": "models", "get_card": "models",
+    "create_model": "weights.pretrained",  # models.create_model, plus weights= (published checkpoints)
     "list_models": "models",
 }
 

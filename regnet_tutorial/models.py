@@ -147,7 +147,8 @@ def get_card(name: str) -> ModelCard:
 def create_model(
     name: str, num_classes: int = 1000, in_channels: int = 3, zero_init_last_bn: bool = False
 ) -> AnyNet:
-    """Build the named RegNet with random pycls-style initialisation (no weights are downloaded)."""
+    """Build the named RegNet with random pycls-style initialisation. Published weights: the public
+    ``regnet_tutorial.create_model(name, weights="mmcls")`` (:mod:`regnet_tutorial.weights.pretrained`)."""
     from .anynet import AnyNet  # torch is imported when a network is built, not with the registry
 
     card = get_card(name)

@@ -3,13 +3,19 @@
 """Evaluate a RegNet checkpoint on an ImageNet-layout validation folder (top-1 / top-5), on 1..N GPUs.
 
     accelerate launch scripts/evaluate.py --checkpoint runs/regnetx_400mf --data /path/to/imagenet
+    accelerate launch scripts/evaluate.py --weights mmcls:regnetx_400mf --data /path/to/imagenet
+    accelerate launch scripts/evaluate.py --weights mmcls:regnetx_400mf --data /path/to/imagenet \
+        --weights-file regnetx-400mf_8xb128_in1k_20211213-89bfc226.pth      # offline: a file you downloaded
     accelerate launch scripts/evaluate.py --model regnetx_400mf --source mmcls \
-        --checkpoint regnetx-400mf_8xb128_in1k_20211213-89bfc226.pth --data /path/to/imagenet
+        --checkpoint my_converted_or_finetuned.pth --data /path/to/imagenet
     accelerate launch --mixed_precision bf16 scripts/evaluate.py ...   # precision: the launcher's
 
-A run's own checkpoint is evaluated at the run's resolution (its config.yaml), any other at the
-paper's 256/224. The script is built in notebooks/06_evaluation.ipynb.
+A published checkpoint (--weights SOURCE[.TAG]:MODEL, downloaded once into the torch hub cache and
+checked against its checksum) is evaluated with its source's own transform, a run's own checkpoint at
+the run's resolution (its config.yaml), any other file at the paper's 256/224. The script is built
+in notebooks/06_evaluation.ipynb.
 """
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -23,6 +29,8 @@ from regnet_tutorial.train.recipe import load_config
 from regnet_tutorial.util.atomic import write_text_atomic
 from regnet_tutorial.util.cli import ArgumentParser, CliError, int_at_least, run_main
 from regnet_tutorial.weights.convert import load_checkpoint_file, load_state_dict_strict
+from regnet_tutorial.weights.download import published_state_dict
+from regnet_tutorial.weights.registry import parse_weights_name
 
 SOURCES = ("regnet_tutorial", "torchvision", "timm", "pycls", "mmcls")
 PAPER_RESIZE, PAPER_CROP = 256, 224  # short side 256, centre crop 224 (the paper's protocol)
@@ -30,6 +38,9 @@ PAPER_RESIZE, PAPER_CROP = 256, 224  # short side 256, centre crop 224 (the pape
 
 def weights_file(checkpoint):
     """The weights file --checkpoint names: the file itself, or the model.safetensors of a folder."""
+    if checkpoint is None:
+        raise CliError("Pass --checkpoint (a weights file or run folder) or --weights SOURCE:MODEL "
+                       "(a published checkpoint, e.g. --weights mmcls:regnetx_400mf).")
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "model.safetensors"
@@ -84,10 +95,37 @@ def mixed_precision_setting(flag):
     return launcher or flag or "no"
 
 
+def published_weights(args):
+    """The registry entry --weights names, the transform to evaluate it with (its source's own, or
+    --resize/--crop in its place) and where that transform comes from."""
+    if args.checkpoint is not None or args.model is not None or args.source != "regnet_tutorial":
+        raise CliError("--weights SOURCE:MODEL names the published file, the model and the layout: "
+                       "drop --checkpoint, --model and --source.")
+    entry = parse_weights_name(args.weights)
+    spec, origin = entry.transform, f"{entry.source}'s own transform"
+    if args.resize is not None or args.crop is not None:
+        spec = dataclasses.replace(spec, resize=args.resize or spec.resize, crop=args.crop or spec.crop)
+        origin += ", with --resize/--crop from the command line"
+    if not 0 < spec.crop <= spec.resize:
+        raise CliError(f"--crop {spec.crop} with --resize {spec.resize}: the crop must fit the resized image.")
+    return entry, spec, origin
+
+
+def check_classes(args, val_set, num_classes):
+    """Stop with one line when the data's class folders do not match the classifier's outputs."""
+    if len(val_set.classes) != num_classes:
+        raise DataError(f"{args.data}/{args.split} has {len(val_set.classes)} class folders but the "
+                        f"checkpoint's classifier has {num_classes} outputs; evaluate on the matching dataset.")
+
+
 def parse_args(argv=None):
     """The command line; --model, --resize and --crop default to the run's own settings."""
     parser = ArgumentParser(description="Evaluate a RegNet checkpoint (single centre crop).")
-    parser.add_argument("--checkpoint", required=True, help="weights file, run folder or checkpoint folder")
+    parser.add_argument("--checkpoint", help="weights file, run folder or checkpoint folder")
+    parser.add_argument("--weights", help="a published checkpoint, SOURCE[.TAG]:MODEL, e.g. mmcls:regnetx_400mf "
+                                          "(python -m regnet_tutorial.weights list)")
+    parser.add_argument("--weights-file",
+                        help="with --weights: that checkpoint's file, downloaded by you (offline machines)")
     parser.add_argument("--model", help="registered model name, e.g. regnetx_400mf (default: the run's)")
     parser.add_argument("--source", default="regnet_tutorial", choices=SOURCES, help="layout of the weights")
     parser.add_argument("--data", required=True, help="folder holding <split>/<class>/*.JPEG")
@@ -107,16 +145,28 @@ def evaluate_checkpoint(argv=None):
     """Evaluate one checkpoint; prints and returns top-1, top-5, loss, image count and the settings used."""
     args = parse_args(argv)
     accelerator = Accelerator(mixed_precision=mixed_precision_setting(args.mixed_precision))
-    weights = weights_file(args.checkpoint)
-    model_name, resize, crop, origin = run_settings(args, weights)
+    if args.weights is not None:
+        entry, spec, origin = published_weights(args)
+        model_name, resize, crop, transform = entry.model, spec.resize, spec.crop, spec.build()
+        weights = args.weights_file or entry.url
+    else:
+        if args.weights_file is not None:
+            raise CliError("--weights-file goes with --weights SOURCE:MODEL (it is that published file); "
+                           "pass any other file with --checkpoint.")
+        weights = weights_file(args.checkpoint)
+        model_name, resize, crop, origin = run_settings(args, weights)
+        transform = eval_transform(resize, crop)
     if args.output_json and not Path(args.output_json).resolve().parent.is_dir():
         raise CliError(f"--output-json {args.output_json}: its folder does not exist; create it first.")
-    val_set = load_split(args.data, args.split, eval_transform(resize, crop))
-    state_dict = load_checkpoint_file(weights, args.source)
+    val_set = load_split(args.data, args.split, transform)
+    if args.weights is not None:
+        check_classes(args, val_set, entry.num_classes)  # before the download
+        with accelerator.main_process_first():  # one download; the other processes find it in the cache
+            state_dict = published_state_dict(entry, args.weights_file, progress=accelerator.is_main_process)
+    else:
+        state_dict = load_checkpoint_file(weights, args.source)
     num_classes = state_dict["head.fc.weight"].shape[0] if "head.fc.weight" in state_dict else 1000
-    if len(val_set.classes) != num_classes:
-        raise DataError(f"{args.data}/{args.split} has {len(val_set.classes)} class folders but the "
-                        f"checkpoint's classifier has {num_classes} outputs; evaluate on the matching dataset.")
+    check_classes(args, val_set, num_classes)
     model = load_state_dict_strict(create_model(model_name, num_classes), state_dict, model_name)
     loader = build_dataloader(val_set, args.batch_size, train=False, num_workers=args.num_workers)
     model, loader = accelerator.prepare(model, loader)

@@ -514,3 +514,17 @@ def test_safetensors_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         save_safetensors({"w": torch.zeros(1)}, tmp_path / "no" / "a.safetensors")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_to_pycls_state_dict_is_the_documented_pycls_layout() -> None:
+    from regnet_tutorial.weights.convert import to_pycls_state_dict
+
+    for name in ("regnetx_200mf", "regnety_200mf"):
+        ours = randomised(name).state_dict()
+        names = pycls_names(get_card(name).stages())  # pycls key -> our key, written independently
+        theirs = to_pycls_state_dict(ours)
+        assert set(theirs) == set(names)
+        for pycls_key, our_key in names.items():
+            expected = ours[our_key].flip(1) if our_key == "stem.conv.weight" else ours[our_key]
+            assert torch.equal(theirs[pycls_key], expected), pycls_key
+        assert all(torch.equal(v, ours[k]) for k, v in convert_state_dict(theirs, "pycls").items())

@@ -4,6 +4,14 @@
 
     python -m regnet_tutorial.weights zoo --format markdown --resolution 224 --columns summary
 
+``list`` prints the registry of published checkpoints (URL, checksum, published accuracy)::
+
+    python -m regnet_tutorial.weights list --source mmcls
+
+``reproduce`` re-measures published checkpoints on ImageNet val, each with its source's transform::
+
+    python -m regnet_tutorial.weights reproduce --data /data/imagenet --source mmcls
+
 Each subcommand lives in its own ``add_<name>_parser`` function; bad input is one line
 ``error: ...`` on stderr and exit status 2.
 """
@@ -39,7 +47,34 @@ def run_zoo(args: argparse.Namespace) -> None:
     sys.stdout.write(text)
 
 
-PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_zoo_parser]
+def add_list_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``list`` subcommand: the registry of published checkpoints."""
+    from .registry import SOURCES
+
+    p = commands.add_parser("list", help="list the published checkpoints: name, accuracy, checksum, URL")
+    p.add_argument("--source", choices=SOURCES, help="only this source's checkpoints")
+    p.add_argument("--model", help="only this model's checkpoints, e.g. regnetx_400mf")
+    p.set_defaults(func=run_list)
+
+
+def run_list(args: argparse.Namespace) -> None:
+    """Print the registry."""
+    from .registry import format_registry, list_weights
+
+    sys.stdout.write(format_registry(list_weights(args.source, args.model)) + "\n")
+
+
+def add_reproduce_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``reproduce`` subcommand: published vs measured accuracy."""
+    from .reproduce import DESCRIPTION, add_arguments, run_reproduce
+
+    p = commands.add_parser("reproduce", help="re-measure published checkpoints on ImageNet val",
+                            description=DESCRIPTION)
+    add_arguments(p)
+    p.set_defaults(func=lambda args: run_reproduce(args) and None)
+
+
+PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [add_zoo_parser, add_list_parser, add_reproduce_parser]
 """One function per subcommand; each registers its parser and sets ``func``."""
 
 

@@ -58,7 +58,7 @@ __all__ = [
     "BGR_SOURCES", "CheckpointFormatError", "CheckpointMismatchError", "KeyLayout", "LAYOUTS", "Source",
     "bgr_stem_to_rgb", "convert_state_dict", "detect_source", "identify_model", "load_checkpoint_file",
     "load_safetensors", "load_safetensors_metadata", "load_state_dict_strict",
-    "save_safetensors", "unwrap_checkpoint",
+    "save_safetensors", "to_pycls_state_dict", "unwrap_checkpoint",
 ]
 
 
@@ -265,6 +265,33 @@ def bgr_stem_to_rgb(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.T
             "can be switched from BGR to RGB input. Pass rgb_input=False to keep the weights as they are."
         )
     return {**state_dict, key: weight[:, [2, 1, 0]].contiguous()}
+
+
+_TO_PYCLS = (  # our module path inside a block -> pycls's (the inverse of LAYOUTS["pycls"].block_renames)
+    (r"proj\.conv", "proj"), (r"proj\.bn", "bn"), (r"f\.([abc])\.conv", r"f.\1"), (r"f\.([abc])\.bn", r"f.\1_bn"),
+    (r"f\.se\.squeeze", "f.se.f_ex.0"), (r"f\.se\.excite", "f.se.f_ex.2"),
+)
+
+
+def to_pycls_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """This package's weights in pycls's layout and channel order (BGR input): what pycls saves
+    under ``model_state``. The inverse of ``convert_state_dict(..., "pycls")``; used to make
+    pycls-format files for demonstrations and tests."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in bgr_stem_to_rgb(state_dict).items():  # reversing the channels is its own inverse
+        module, _, tensor = key.rpartition(".")
+        block = re.fullmatch(r"stages\.(s\d+\.b\d+)\.(.+)", module)
+        if block is None:
+            out[key] = value  # stem.conv, stem.bn, head.fc: the same names in pycls
+            continue
+        for pattern, replacement in _TO_PYCLS:
+            found = re.fullmatch(pattern, block[2])
+            if found:
+                out[f"{block[1]}.{found.expand(replacement)}.{tensor}"] = value
+                break
+        else:
+            raise CheckpointFormatError(f"{key} has no pycls name: is the state dict in this package's layout?")
+    return out
 
 
 def detect_source(state_dict: Mapping[str, object]) -> str | None:
