@@ -61,6 +61,10 @@ class DataError(RegNetTutorialError, ValueError):
 class CorruptImageError(DataError, OSError):
     """An image file that cannot be decoded; the message names the file."""
 
+    per_process = True
+    """Only the process that read the file meets it: every process that does reports it, with its
+    rank (:func:`regnet_tutorial.util.cli.report`)."""
+
 
 class PCALighting(nn.Module):
     """AlexNet-style PCA lighting noise (Krizhevsky et al., 2012), as in the paper's recipe.
