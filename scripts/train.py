@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator, DataLoaderConfiguration, PartialState
-from accelerate.utils import ProjectConfiguration, gather_object
+from accelerate.utils import ProjectConfiguration, gather_object, parse_flag_from_env
 from tqdm import tqdm
 
 from regnet_tutorial.models import create_model
@@ -286,7 +286,7 @@ def train(argv=None):
     raises an error that names the problem, before any work is done where it can be found early."""
     cfg, args = parse_args(argv)
     launcher_precision(cfg)
-    launch = PartialState()  # joins the launched processes into one run (a process group)
+    launch = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # the processes as the Accelerator sees them
     check_process_count(launch.num_processes)  # e.g. --multi_gpu without a GPU: refused before any write
     out = check_writable(cfg.output_dir)
     with RunLock(out) if launch.is_main_process else contextlib.nullcontext():  # one run per output_dir

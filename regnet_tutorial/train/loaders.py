@@ -307,6 +307,13 @@ def check_same_classes(train: ImageFolder, val: ImageFolder) -> list[str]:
     )
 
 
+def default_num_workers(most: int = 4) -> int:
+    """Data-loading workers that fit this machine: ``most``, or fewer when fewer CPU cores are
+    available to this process (PyTorch warns when a DataLoader asks for more workers than that)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(most, cores))
+
+
 def build_dataloader(
     dataset: Dataset,
     batch_size: int,
