@@ -106,13 +106,10 @@ def save_safetensors(
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     try:
         data = canonical_header(safetensors_bytes(tensors, metadata={"format": "pt", **metadata}))
-    except SafetensorError as err:
-        raise CheckpointFormatError(f"Cannot serialise the tensors for {path}: {err}") from err
+    except SafetensorError as err:  # e.g. out of memory for the serialised file
+        raise write_error(path, err) from err
     with atomic_path(path) as tmp:
-        try:
-            tmp.write_bytes(data)
-        except SafetensorError as err:  # pragma: no cover - the Rust writer's I/O errors
-            raise write_error(path, err) from err
+        tmp.write_bytes(data)
     return path
 
 
