@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from regnet_tutorial.models import create_model
 from regnet_tutorial.train import checkpoints as ckpt
 from regnet_tutorial.train.schedule import mmcls_lr
+from regnet_tutorial.train.synthetic import make_tiny_dataset
 from regnet_tutorial.train.tracking import read_metrics_csv
 
 pytestmark = pytest.mark.slow

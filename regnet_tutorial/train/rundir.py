@@ -11,6 +11,7 @@ that a failed first try leaves no folder holding only ``.lock``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -81,10 +82,8 @@ class RunLock:
         if self._fd is not None and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
             self.path.unlink(missing_ok=True)  # while still locked: no other run holds this file
             self.release()
-            try:
+            with contextlib.suppress(OSError):  # something appeared meanwhile: keep the folder
                 folder.rmdir()
-            except OSError:
-                pass  # something appeared meanwhile: keep the folder
         self.release()
 
     def __enter__(self) -> RunLock:
