@@ -24,11 +24,11 @@ from accelerate import Accelerator
 
 from regnet_tutorial.models import create_model, get_card
 from regnet_tutorial.train.evaluation import evaluate
-from regnet_tutorial.train.loaders import DataError, build_dataloader, eval_transform, load_split
+from regnet_tutorial.train.loaders import DataError, build_dataloader, default_num_workers, eval_transform, load_split
 from regnet_tutorial.train.recipe import load_config
 from regnet_tutorial.util.atomic import write_text_atomic
-from regnet_tutorial.util.cli import ArgumentParser, CliError, int_at_least, run_main
-from regnet_tutorial.weights.convert import load_checkpoint_file, load_state_dict_strict
+from regnet_tutorial.util.cli import ArgumentParser, CliError, check_process_count, int_at_least, run_main
+from regnet_tutorial.weights.convert import CheckpointMismatchError, load_checkpoint_file, load_state_dict_strict
 from regnet_tutorial.weights.download import published_state_dict
 from regnet_tutorial.weights.registry import parse_weights_name
 
@@ -84,6 +84,22 @@ def run_settings(args, weights):
     return model, resize, crop, origin
 
 
+def load_weights(model_name, num_classes, state_dict, weights, origin):
+    """The model with the checkpoint's weights; a checkpoint of another registered model is an error
+    that names the --model to pass (or, for a run's own folder, the mix-up)."""
+    try:
+        return load_state_dict_strict(create_model(model_name, num_classes), state_dict, model_name)
+    except CheckpointMismatchError as err:
+        if not err.matches:
+            raise
+        if origin.startswith("from ") and origin.endswith("config.yaml"):  # the model came from the run
+            raise CliError(f"{weights} holds a {err.matches[0]}, but {origin[5:]} names {model_name}: the "
+                           "file does not come from that run; copy it out of the run's folder and pass the copy "
+                           f"with --model {err.matches[0]}.") from None
+        raise CliError(f"{weights} holds a {err.matches[0]}, not a {model_name}: pass --model "
+                       f"{err.matches[0]}.") from None
+
+
 def mixed_precision_setting(flag):
     """The precision to evaluate in: the launcher's (accelerate launch --mixed_precision or the saved
     accelerate config, both passed as ACCELERATE_MIXED_PRECISION), else --mixed-precision, else "no"."""
@@ -131,7 +147,8 @@ def parse_args(argv=None):
     parser.add_argument("--data", required=True, help="folder holding <split>/<class>/*.JPEG")
     parser.add_argument("--split", default="val")
     parser.add_argument("--batch-size", type=int_at_least(1), default=100, help="images per process")
-    parser.add_argument("--num-workers", type=int_at_least(0), default=4)
+    parser.add_argument("--num-workers", type=int_at_least(0), default=default_num_workers(),
+                        help="data-loading processes (default: 4, or the CPU cores available if fewer)")
     parser.add_argument("--resize", type=int_at_least(1),
                         help="short side before the crop (default: the run's, else 256)")
     parser.add_argument("--crop", type=int_at_least(1), help="centre crop (default: the run's crop_size, else 224)")
@@ -145,6 +162,7 @@ def evaluate_checkpoint(argv=None):
     """Evaluate one checkpoint; prints and returns top-1, top-5, loss, image count and the settings used."""
     args = parse_args(argv)
     accelerator = Accelerator(mixed_precision=mixed_precision_setting(args.mixed_precision))
+    check_process_count(accelerator.num_processes)  # e.g. --multi_gpu without a GPU: refused
     if args.weights is not None:
         entry, spec, origin = published_weights(args)
         model_name, resize, crop, transform = entry.model, spec.resize, spec.crop, spec.build()
@@ -167,7 +185,7 @@ def evaluate_checkpoint(argv=None):
         state_dict = load_checkpoint_file(weights, args.source)
     num_classes = state_dict["head.fc.weight"].shape[0] if "head.fc.weight" in state_dict else 1000
     check_classes(args, val_set, num_classes)
-    model = load_state_dict_strict(create_model(model_name, num_classes), state_dict, model_name)
+    model = load_weights(model_name, num_classes, state_dict, weights, origin)
     loader = build_dataloader(val_set, args.batch_size, train=False, num_workers=args.num_workers)
     model, loader = accelerator.prepare(model, loader)
     accelerator.print(f"{model_name}: resize {resize}, crop {crop} ({origin}); "

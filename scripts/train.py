@@ -17,14 +17,15 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import ProjectConfiguration, gather_object
+from accelerate import Accelerator, DataLoaderConfiguration, PartialState
+from accelerate.utils import ProjectConfiguration, gather_object, parse_flag_from_env
 from tqdm import tqdm
 
 from regnet_tutorial.models import create_model
 from regnet_tutorial.train import checkpoints as ckpt
 from regnet_tutorial.train.averaging import build_ema, precise_bn
 from regnet_tutorial.train.evaluation import evaluate
+from regnet_tutorial.train.interrupt import StopRequest
 from regnet_tutorial.train.loaders import (
     SeededAugmentation,
     build_dataloader,
@@ -41,7 +42,7 @@ from regnet_tutorial.train.rundir import RunLock, check_writable
 from regnet_tutorial.train.schedule import build_scheduler
 from regnet_tutorial.train.tracking import CsvTracker, ThroughputMeter, flat_hparams, run_metadata, truncate_metrics_csv
 from regnet_tutorial.util.atomic import write_json_atomic
-from regnet_tutorial.util.cli import ArgumentParser, CliError, int_at_least, is_main_process, run_main
+from regnet_tutorial.util.cli import ArgumentParser, CliError, check_process_count, int_at_least, run_main
 from regnet_tutorial.util.env import seed_everything
 from regnet_tutorial.util.progress import ProgressLines
 from regnet_tutorial.weights.files import save_safetensors
@@ -123,8 +124,10 @@ def build_training(cfg, resolved, accelerator, num_classes, train_loader, val_lo
     return model, optimizer, scheduler, ema, train_loader, val_loader
 
 
-def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema, loader, state, save, progress):
-    """Train from where ``state`` stands to the end of its epoch; returns the epoch's mean training loss."""
+def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema, loader, state, save, progress,
+                    stop):
+    """Train from where ``state`` stands to the end of its epoch; returns the epoch's mean training loss.
+    A Ctrl-C (``stop``) saves a checkpoint after the current optimizer step and raises KeyboardInterrupt."""
     model.train()
     if state.batches_done:  # resuming mid-epoch: skip the batches already seen
         loader = accelerator.skip_first_batches(loader, state.batches_done)
@@ -132,6 +135,14 @@ def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema
     # The epoch's loss so far lives in the state, so that a resumed epoch's mean covers the whole epoch.
     loss_sum = torch.tensor(state.loss_sums[accelerator.process_index] if state.loss_sums else 0.0,
                             device=accelerator.device)
+    # The largest loss since the last logged step (-1: none yet), logged as train/loss_max: a spike
+    # between two logged steps still shows, without a device sync on every step.
+    loss_max = torch.tensor(state.loss_window_max[accelerator.process_index] if state.loss_window_max else -1.0,
+                            device=accelerator.device)
+
+    def keep_epoch_sums():  # what a checkpoint needs of the epoch so far, from every process
+        state.loss_sums = accelerator.gather(loss_sum.reshape(1)).tolist()
+        state.loss_window_max = accelerator.gather(loss_max.reshape(1)).tolist()
     bar = tqdm(total=resolved.steps_per_epoch, initial=steps_done, desc=f"epoch {state.epoch + 1}",
                disable=progress is not None or not accelerator.is_local_main_process)
     for images, targets in loader:
@@ -144,6 +155,7 @@ def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema
             optimizer.zero_grad(set_to_none=True)
         state.batches_done += 1
         loss_sum, state.loss_batches = loss_sum + loss.detach(), state.loss_batches + 1
+        loss_max = torch.maximum(loss_max, loss.detach().float())
         if not accelerator.sync_gradients:
             continue
         lr = optimizer.param_groups[0]["lr"]  # the rate this optimizer step used
@@ -151,19 +163,26 @@ def train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema
         if ema is not None:
             ema.update_parameters(accelerator.unwrap_model(model, keep_torch_compile=False))
         if state.global_step % cfg.log_every == 0:
-            accelerator.log({"train/loss": accelerator.reduce(loss.detach(), "mean").item(), "train/lr": lr},
+            accelerator.log({"train/loss": accelerator.reduce(loss.detach(), "mean").item(),
+                             "train/loss_max": accelerator.gather(loss_max.reshape(1)).max().item(), "train/lr": lr},
                             step=state.global_step)
+            loss_max = torch.full_like(loss_max, -1.0)
         state.global_step, steps_done = state.global_step + 1, steps_done + 1
         bar.update()
-        if progress is not None and progress.due(state.global_step):  # loss of process 0's last batch
+        epoch_end = steps_done == resolved.steps_per_epoch
+        if progress is not None and progress.due(state.global_step, epoch_end):  # loss of process 0's last batch
             accelerator.print(progress.line(state.global_step, state.epoch + 1, cfg.epochs, loss.item()))
         ckpt.maybe_crash("step", state.global_step)  # fault injection for the resume tests
-        if steps_done == resolved.steps_per_epoch:
+        if epoch_end:
             break  # the recipe's step count: a last partial accumulation does not step
-        if cfg.checkpoint_every_steps and state.global_step % cfg.checkpoint_every_steps == 0:
-            state.loss_sums = accelerator.gather(loss_sum.reshape(1)).tolist()
+        stopping = stop.agreed(accelerator)
+        if stopping or (cfg.checkpoint_every_steps and state.global_step % cfg.checkpoint_every_steps == 0):
+            keep_epoch_sums()
             save(state)
+            if stopping:
+                raise KeyboardInterrupt  # saved: --resume auto continues from this step
     bar.close()
+    keep_epoch_sums()
     return accelerator.reduce(loss_sum / max(state.loss_batches, 1), "mean").item()
 
 
@@ -207,7 +226,8 @@ def export_final(cfg, resolved, accelerator, model, ema, state, num_classes, cha
         if ema is not None:
             save_safetensors(ema.module, out / "model_ema.safetensors", meta)
         write_json_atomic(out / "final.json", run_metadata(accelerator, {
-            "config": config_to_dict(cfg), "config_changes": changes, "recipe": dataclasses.asdict(resolved),
+            "config": config_to_dict(dataclasses.replace(cfg, mixed_precision=accelerator.mixed_precision)),
+            "config_changes": changes, "recipe": dataclasses.asdict(resolved),
             "metrics": state.history[-1] if state.history else {},
             "best": {"val_top1": state.best_top1, "step": state.best_step}, "history": state.history,
         }))
@@ -266,8 +286,10 @@ def train(argv=None):
     raises an error that names the problem, before any work is done where it can be found early."""
     cfg, args = parse_args(argv)
     launcher_precision(cfg)
+    launch = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # the processes as the Accelerator sees them
+    check_process_count(launch.num_processes)  # e.g. --multi_gpu without a GPU: refused before any write
     out = check_writable(cfg.output_dir)
-    with RunLock(out) if is_main_process() else contextlib.nullcontext():  # one run per output_dir
+    with RunLock(out) if launch.is_main_process else contextlib.nullcontext():  # one run per output_dir
         accelerator, resume_from, run_config = start(cfg, args)
         if args.check_data:
             check_images(cfg, accelerator)
@@ -292,18 +314,21 @@ def train(argv=None):
             resolved.total_steps, state.global_step, args.progress_every, resolved.total_batch)
         if state.eval_pending:  # resumed from the checkpoint taken between training and evaluation
             finish_epoch(cfg, accelerator, state, evaluate_now)
-        for epoch in range(state.epoch, cfg.epochs):
-            train_set.set_epoch(epoch)
-            train_loader.set_epoch(epoch)
-            meter, steps_before = ThroughputMeter(), state.global_step
-            train_loss = train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema,
-                                         train_loader, state, save, progress)
-            meter.update((state.global_step - steps_before) * resolved.total_batch)
-            state.epoch, state.batches_done, state.loss_sums, state.loss_batches = epoch + 1, 0, [], 0
-            state.history.append({"epoch": epoch + 1, "step": state.global_step, "train_loss": train_loss})
-            state.eval_pending = (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs
-            save(state)  # before evaluating: a bad validation image cannot cost the epoch's training
-            finish_epoch(cfg, accelerator, state, evaluate_now, meter.rate())
+        with StopRequest() as stop:  # Ctrl-C: a checkpoint at the next step, then stop
+            for epoch in range(state.epoch, cfg.epochs):
+                train_set.set_epoch(epoch)
+                train_loader.set_epoch(epoch)
+                meter, steps_before = ThroughputMeter(), state.global_step
+                train_loss = train_one_epoch(cfg, resolved, accelerator, model, optimizer, scheduler, ema,
+                                             train_loader, state, save, progress, stop)
+                meter.update((state.global_step - steps_before) * resolved.total_batch)
+                state.epoch, state.batches_done, state.loss_sums, state.loss_batches = epoch + 1, 0, [], 0
+                state.history.append({"epoch": epoch + 1, "step": state.global_step, "train_loss": train_loss})
+                state.eval_pending = (epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs
+                save(state)  # before evaluating: a bad validation image cannot cost the epoch's training
+                if stop.agreed(accelerator):
+                    raise KeyboardInterrupt  # saved: --resume auto evaluates this epoch and goes on
+                finish_epoch(cfg, accelerator, state, evaluate_now, meter.rate())
 
         export_final(cfg, resolved, accelerator, model, ema, state, num_classes, run_config["config_changes"])
         accelerator.end_training()

@@ -50,18 +50,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_two_cpu_processes(script_cmd: list[str], timeout: int = 240,
-                             mixed_precision: str = "no") -> subprocess.CompletedProcess:
+def launch_two_cpu_processes(script_cmd: list[str], timeout: int = 240, mixed_precision: str = "no",
+                             quiet: bool = False, use_cpu: bool = True) -> subprocess.CompletedProcess:
     """``accelerate launch`` ``script_cmd`` (a script path and its arguments) as 2 gloo CPU processes,
-    with the launcher's ``--mixed_precision``.
+    with the launcher's ``--mixed_precision`` (and ``-q`` if ``quiet``).
 
     ``ACCELERATE_USE_CPU=1`` is what makes ``--multi_gpu --num_processes 2`` start two
-    processes on a machine without a GPU; the scripts record the count they saw.
+    processes on a machine without a GPU; the scripts record the count they saw. ``use_cpu=False``
+    leaves it out, as a user who forgot it would.
     """
-    cmd = [str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+    cmd = [str(VENV_BIN / "accelerate"), "launch", *(["-q"] if quiet else []), "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", mixed_precision, "--dynamo_backend", "no",
            "--main_process_port", str(free_port()), *script_cmd]
-    return run(cmd, env=cpu_env(ACCELERATE_USE_CPU="1"), timeout=timeout)
+    env = cpu_env(ACCELERATE_USE_CPU="1") if use_cpu else cpu_env()
+    if not use_cpu:
+        env.pop("ACCELERATE_USE_CPU", None)
+    return run(cmd, env=env, timeout=timeout)
+
+
+def launch_one_process(script_cmd: list[str], timeout: int = 240, quiet: bool = True) -> subprocess.CompletedProcess:
+    """``accelerate launch [-q]`` ``script_cmd`` as one process, every launcher setting given (so that
+    accelerate prints no note about defaults)."""
+    cmd = [str(VENV_BIN / "accelerate"), "launch", *(["-q"] if quiet else []), "--num_processes", "1",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *script_cmd]
+    return run(cmd, timeout=timeout)
 
 
 class RunsCode:

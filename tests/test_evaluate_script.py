@@ -8,15 +8,18 @@ sampler, no gathering)."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import runpy
+import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
-from _train_helpers import EVALUATE, REPO, VENV_BIN, cpu_env, free_port, run, train_cmd
+from _train_helpers import EVALUATE, REPO, VENV_BIN, cpu_env, free_port, run, train_cmd, write_malicious_pickle
 
 from regnet_tutorial.models import create_model
-from regnet_tutorial.train.loaders import eval_transform, load_split
+from regnet_tutorial.train.loaders import default_num_workers, eval_transform, load_split
 from regnet_tutorial.train.recipe import load_config, save_config
 from regnet_tutorial.train.synthetic import make_tiny_dataset
 from regnet_tutorial.weights.files import save_safetensors
@@ -245,7 +248,7 @@ def test_a_file_from_elsewhere_gets_the_papers_protocol(setup, evaluate_checkpoi
         (["--checkpoint", "{root}/run", "--output_json", "{root}/no/m.json"],
          "error: --output-json {root}/no/m.json: its folder does not exist"),
         (["--checkpoint", "{root}/model.safetensors", "--model", "regnetx_400mf"],
-         "error: The checkpoint does not fit regnetx_400mf:"),
+         "error: {root}/model.safetensors holds a regnetx_200mf, not a regnetx_400mf: pass --model regnetx_200mf."),
     ],
     ids=["missing checkpoint", "no model", "other model than the run", "crop larger than resize",
          "output folder missing", "wrong model"],
@@ -259,3 +262,44 @@ def test_bad_input_is_one_error_line(setup, run_dir, monkeypatch, capsys, argv, 
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith(message.format(root=root)), err
+
+
+def test_the_model_hint_is_a_flag_and_applying_it_works(setup, monkeypatch, capsys):
+    """A command-line user is told the --model to pass (not create_model(...)), and passing it evaluates."""
+    root, data, model = setup
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    main = runpy.run_path(str(EVALUATE))["main"]
+    argv = ["--checkpoint", str(root / "model.safetensors"), "--data", str(data), "--num_workers", "0", *SMALL[2:]]
+    with pytest.raises(SystemExit):
+        main([*argv, "--model", "regnety_200mf"])
+    hint = re.search(r"pass (--model \S+)\.$", capsys.readouterr().err.strip()).group(1).split()
+    metrics = main([*argv, *hint])
+    top1, _, _ = _plain(model, data, 36, 32)
+    assert metrics["model"] == "regnetx_200mf" and metrics["top1"] == pytest.approx(top1, abs=1e-4)
+
+
+def test_a_pickle_named_model_safetensors_is_one_line_and_runs_nothing(setup, tmp_path):
+    """In a subprocess, as a user would run it: torch.load would hand a .safetensors name to safetensors."""
+    root, data, _ = setup
+    marker = tmp_path / "pwned"
+    for as_torch_zip in (False, True):
+        run_dir = tmp_path / f"run_{as_torch_zip}"
+        run_dir.mkdir()
+        write_malicious_pickle(run_dir / "model.safetensors", marker, as_torch_zip=as_torch_zip)
+        result = run([sys.executable, str(EVALUATE), "--checkpoint", str(run_dir), "--model", "regnetx_200mf",
+                      "--data", str(data), "--num_workers", "0"])
+        assert result.returncode == 2, result.stderr[-3000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {run_dir / 'model.safetensors'} is named "
+                                                       ".safetensors but holds a torch.save pickle"), lines
+        assert not marker.exists()
+
+
+def test_the_default_workers_fit_the_machine(setup):
+    """No DataLoader warning about more workers than cores: the default is at most the cores available."""
+    root, data, _ = setup
+    result = run([sys.executable, str(EVALUATE), "--checkpoint", str(root / "model.safetensors"), *SMALL,
+                  "--data", str(data), "--batch_size", "8"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "worker" not in result.stderr, result.stderr[-3000:]
+    assert default_num_workers() == min(4, len(os.sched_getaffinity(0)))

@@ -198,3 +198,38 @@ def test_the_old_precise_bn_batches_key_names_its_replacement(tmp_path: Path) ->
         load_config(path)
     with pytest.raises(ConfigError, match=r"'precise_bn_batches' \(in the overrides\) was replaced"):
         load_config(None, ["precise_bn_batches=2"])
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("model: regnetx_400mf\nepochs: [1, 2\nbatch_size: 64\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"Config file {path} is not valid YAML at line ") and "\n" not in message
+    mark = None
+    try:
+        yaml.safe_load(path.read_text())
+    except yaml.YAMLError as raw:  # the line PyYAML itself reports, as the independent source
+        mark = raw.problem_mark
+    assert f"at line {mark.line + 1}, column {mark.column + 1}:" in message
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_recipe_is_refused_not_trained_with_the_defaults(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"Config file {re.escape(str(path))} is empty.*configs/regnetx_400mf\.yaml"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3])
+def test_the_suggested_warmup_fix_is_valid(epochs: int) -> None:
+    """A shortened run of the paper's recipe (5 warmup epochs): the error suggests a warmup_epochs
+    value, and applying exactly that suggestion gives a valid config."""
+    overrides = [f"epochs={epochs}"]
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIGS / "regnetx_200mf.yaml", overrides)
+    suggestion = re.search(r"\(e\.g\. (warmup_epochs=\d+)\)", str(err.value)).group(1)
+    cfg = load_config(CONFIGS / "regnetx_200mf.yaml", [*overrides, suggestion])
+    assert cfg.warmup_epochs < cfg.epochs == epochs

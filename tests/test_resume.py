@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import signal
+import sys
 
 import pytest
 import torch
@@ -179,3 +180,67 @@ def test_a_corrupt_val_image_loses_no_completed_epoch(data, reference, tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_bitwise_equal(reference / "model.safetensors", out / "model.safetensors")
     assert metrics_rows(out) == metrics_rows(reference)
+
+
+def test_ctrl_c_saves_a_checkpoint_so_the_epoch_is_not_lost(data, reference, tmp_path):
+    """SIGINT after step 5 of the 8-step first epoch, with no periodic checkpoints: the run saves the
+    step it reached, exits with 130 and one note; resumed, it ends bitwise as the uninterrupted run
+    (checkpoint_every_steps changes no result, so the reference's 3 is no difference)."""
+    out = tmp_path / "run"
+    no_periodic = [*RUN[:2], "checkpoint_every_steps=0", *RUN[3:]]
+    interrupted = run(train_cmd(data, out, *no_periodic), env=cpu_env(REGNET_TUTORIAL_CRASH_AT="interrupt:5"))
+    assert interrupted.returncode == 130, interrupted.stderr[-3000:]
+    assert interrupted.stderr.strip().splitlines()[-1] == "interrupted" and "Traceback" not in interrupted.stderr
+    assert [c.name for c in ckpt.list_checkpoints(out)] == ["step_00000005"]
+    state = ckpt.read_trainer_state(ckpt.list_checkpoints(out)[-1])
+    assert (state.epoch, state.batches_done, state.global_step) == (0, 5, 5)
+    resumed = run(train_cmd(data, out, *no_periodic, "--resume", "auto"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_bitwise_equal(reference / "model.safetensors", out / "model.safetensors")
+    assert_bitwise_equal(reference / "model_ema.safetensors", out / "model_ema.safetensors")
+    assert metrics_rows(out) == metrics_rows(reference)
+
+
+FULL_DISK = """
+import errno, os, runpy, sys
+from pathlib import Path
+{patch}
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+WRITE_FAILS = """
+real = Path.write_bytes
+def write_bytes(self, data):  # the disk fills up while the checkpoint of step 6 is written
+    if ".tmp-step_00000006" in str(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(self, data)
+Path.write_bytes = write_bytes
+"""
+SAFETENSORS_FAILS = """
+from safetensors import SafetensorError
+import regnet_tutorial.weights.files as files
+real = files.safetensors_bytes
+calls = []
+def serialise(*args, **kwargs):  # the safetensors writer fails in the checkpoint of step 6
+    calls.append(1)
+    if len(calls) > 4:  # step 3's rng state, model, optimizer, EMA
+        raise SafetensorError("Error while serializing: IoError(No space left on device)")
+    return real(*args, **kwargs)
+files.safetensors_bytes = serialise
+"""
+
+
+@pytest.mark.parametrize("patch", [WRITE_FAILS, SAFETENSORS_FAILS], ids=["OSError", "SafetensorError"])
+def test_a_disk_filling_during_a_save_is_one_line_and_the_previous_checkpoint_resumes(
+        data, reference, tmp_path, patch):
+    out = tmp_path / "run"
+    failed = run([sys.executable, "-c", FULL_DISK.format(patch=patch), *train_cmd(data, out, *RUN)[1:]])
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: Saving checkpoint step_00000006 in {out / 'checkpoints'} failed ("), failed.stderr[-3000:]
+    assert "No space left on device" in lines[0] and "continue with --resume auto" in lines[0]
+    assert ckpt.resolve_resume("auto", out).name == "step_00000003"  # intact, and picked
+    resumed = run(train_cmd(data, out, *RUN, "--resume", "auto"))  # the suggestion, applied
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_bitwise_equal(reference / "model.safetensors", out / "model.safetensors")

@@ -9,12 +9,13 @@ import math
 
 import pytest
 import torch
-from _train_helpers import REPO, TINY_OVERRIDES, TRAIN, launch_two_cpu_processes, run, train_cmd
+from _train_helpers import REPO, TINY_OVERRIDES, TRAIN, launch_one_process, launch_two_cpu_processes, run, train_cmd
 from safetensors.torch import load_file
 
 from regnet_tutorial.models import create_model
 from regnet_tutorial.train import checkpoints as ckpt
 from regnet_tutorial.train.schedule import mmcls_lr
+from regnet_tutorial.train.synthetic import make_tiny_dataset
 from regnet_tutorial.train.tracking import read_metrics_csv
 
 pytestmark = pytest.mark.slow
@@ -136,3 +137,48 @@ def test_a_project_error_under_the_launcher_is_one_line(tmp_path):
     assert f"Data folder {tmp_path / 'missing'} does not exist" in errors[0]
     assert result.returncode != 0 and "exitcode  : 2" in output
     assert "train.py\", line" not in output and "regnet_tutorial/" not in output.replace(errors[0], "")
+
+
+def test_a_corrupt_image_read_by_rank_1_is_named_by_rank_1(tmp_path):
+    """The bad file is in rank 1's share of the validation set: rank 1 names it in one line prefixed with
+    its rank; rank 0 stops without gloo's "Connection closed by peer" traceback; under -q the launcher
+    adds only its short report of the failed processes."""
+    data = make_tiny_dataset(tmp_path / "data", num_classes=2, train_per_class=8, val_per_class=10, image_size=40)
+    # Evaluation is not shuffled and Accelerate deals whole batches round-robin: with batches of 8,
+    # rank 0 reads validation images 0-7 and 16-19, rank 1 images 8-15.
+    bad = sorted((data / "val").rglob("*.JPEG"))[9]
+    bad.write_bytes(b"not a jpeg")
+    result = launch_two_cpu_processes(
+        [str(TRAIN), "--config", "configs/regnetx_200mf.yaml", "--data", str(data), "--output_dir",
+         str(tmp_path / "out"), *TINY_OVERRIDES, "epochs=2", "batch_size=4", "eval_batch_size=8",
+         "precise_bn_samples=0"], timeout=300, quiet=True)
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and errors[0].startswith(f"error: [rank 1] Cannot decode image {bad}:"), output[-4000:]
+    assert "Connection closed by peer" not in output and "Traceback" not in output, output[-4000:]
+    assert "exitcode  : 2" in output  # the launcher's report names rank 1's status
+
+
+def test_multi_gpu_without_a_gpu_or_accelerate_use_cpu_is_refused_before_any_write(tmp_path):
+    """Each process would see a one-process run and act as main: the launch is refused in one line and
+    the output folder is never created, so no two runs can mix in it."""
+    data = make_tiny_dataset(tmp_path / "data", num_classes=2, train_per_class=8, val_per_class=2, image_size=40)
+    out = tmp_path / "out"
+    result = launch_two_cpu_processes(
+        [str(TRAIN), "--config", "configs/regnetx_200mf.yaml", "--data", str(data), "--output_dir", str(out),
+         *TINY_OVERRIDES, "epochs=2", "batch_size=4"], timeout=180, quiet=True, use_cpu=False)
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output[-4000:]
+    assert "The launcher started 2 processes (WORLD_SIZE=2" in errors[0] and "Accelerate sees 1" in errors[0]
+    assert "ACCELERATE_USE_CPU=1" in errors[0]
+    assert not out.exists()
+
+
+def test_quiet_launcher_leaves_the_one_error_line(tmp_path):
+    """`accelerate launch -q scripts/train.py ...` with bad input prints exactly the script's line."""
+    result = launch_one_process([str(TRAIN), "--config", "configs/regnetx_200mf.yaml", "--data",
+                                 str(tmp_path / "missing"), "--output_dir", str(tmp_path / "out"), *TINY_OVERRIDES])
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith(f"error: Data folder {tmp_path / 'missing'} does not exist"), lines

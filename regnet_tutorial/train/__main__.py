@@ -12,6 +12,12 @@
 
     python -m regnet_tutorial.train synthetic OUT_DIR --num-classes 4
 
+``fashion-mnist`` writes the Fashion-MNIST folder that ``scripts/train.py --data`` reads (chapter
+05's real-data run: 500 training and 100 validation images per class, from the Debian package
+``dataset-fashion-mnist``)::
+
+    python -m regnet_tutorial.train fashion-mnist --out data/fashion_mnist
+
 The training loop itself is ``scripts/train.py`` (chapter 05). Bad input is one line
 ``error: ...`` on stderr and exit status 2.
 """
@@ -80,8 +86,32 @@ def run_synthetic(args: argparse.Namespace) -> None:
     print(f"Wrote {total} JPEG images of {args.num_classes} classes to {root} (train/ and val/).")
 
 
+def add_fashion_mnist_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``fashion-mnist`` subcommand: Fashion-MNIST as an ImageNet-layout folder of PNG files."""
+    p = commands.add_parser("fashion-mnist", help="write a class-balanced Fashion-MNIST subset as train/ and val/ "
+                                                  "image folders (what scripts/train.py --data reads)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write DIR/train and DIR/val into")
+    p.add_argument("--train-per-class", type=int_at_least(1), default=500,
+                   help="training images per class, of 6000 (default: 500, chapter 05's run)")
+    p.add_argument("--val-per-class", type=int_at_least(1), default=100,
+                   help="validation images per class, from the test split, of 1000 (default: 100)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="which images are drawn (default: 0)")
+    p.add_argument("--source", metavar="DIR", help="folder of the IDX files (default: the Debian package's, "
+                                                   "/usr/share/datasets/fashion-mnist)")
+    p.set_defaults(func=run_fashion_mnist)
+
+
+def run_fashion_mnist(args: argparse.Namespace) -> None:
+    """Write the folder and say where."""
+    from ..sweep.images import write_fashion_mnist_folder  # numpy and PIL only when asked for
+
+    root = write_fashion_mnist_folder(args.out, args.train_per_class, args.val_per_class, args.seed, args.source)
+    print(f"Wrote {10 * args.train_per_class} training and {10 * args.val_per_class} validation images of "
+          f"Fashion-MNIST's 10 classes to {root} (train/ and val/); pass --data {root} to scripts/train.py.")
+
+
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_schedule_parser, add_configs_parser, add_synthetic_parser,
+    add_schedule_parser, add_configs_parser, add_synthetic_parser, add_fashion_mnist_parser,
 ]
 """One function per subcommand; each registers its parser and sets ``func``."""
 

@@ -58,7 +58,8 @@ RUN_CONFIG = "run_config.json"
 _NAME = re.compile(r"^step_(\d{8})$")
 CRASH_ENV = "REGNET_TUTORIAL_CRASH_AT"
 """Test-only fault injection: ``step:N`` SIGKILLs the run after optimizer step N,
-``save:N`` SIGKILLs it in the middle of writing the checkpoint of step N."""
+``save:N`` SIGKILLs it in the middle of writing the checkpoint of step N, ``interrupt:N`` sends it
+SIGINT (a Ctrl-C) after optimizer step N."""
 
 RESULT_NEUTRAL_KEYS = frozenset({
     "data", "output_dir", "resume", "num_workers", "log_every", "keep_last", "checkpoint_every_steps",
@@ -66,6 +67,10 @@ RESULT_NEUTRAL_KEYS = frozenset({
 """Config keys a resumed run may change freely: where things are, how often to log or save,
 how many loader workers (augmentation is seeded per sample, so workers do not change the
 images). Every other key, the number of processes and the mixed precision change the result."""
+
+
+class CheckpointSaveError(RegNetTutorialError, OSError):
+    """A checkpoint could not be written (disk full, no permission); the earlier ones are intact."""
 
 
 class ResumeError(RegNetTutorialError, FileNotFoundError):
@@ -78,8 +83,10 @@ class TrainerState:
     """Where the loop stands: what a checkpoint must add to model/optimizer/RNG state to
     continue exactly. ``batches_done`` counts batches of ``epoch`` already consumed (per process);
     ``loss_sums`` (one per process) and ``loss_batches`` accumulate the epoch's training loss so
-    far, so that a resumed epoch reports the mean over the whole epoch; ``eval_pending`` says the
-    epoch ``epoch`` finished training but its evaluation has not run yet."""
+    far, so that a resumed epoch reports the mean over the whole epoch; ``loss_window_max`` (one
+    per process) is the largest training loss since the last logged step, so that a resumed run
+    logs the same ``train/loss_max``; ``eval_pending`` says the epoch ``epoch`` finished training
+    but its evaluation has not run yet."""
 
     epoch: int = 0
     batches_done: int = 0
@@ -89,6 +96,7 @@ class TrainerState:
     history: list[dict[str, Any]] = field(default_factory=list)
     loss_sums: list[float] = field(default_factory=list)
     loss_batches: int = 0
+    loss_window_max: list[float] = field(default_factory=list)
     eval_pending: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,9 +216,13 @@ def resolve_resume(
 
 
 def maybe_crash(point: str, step: int) -> None:
-    """SIGKILL this process when :data:`CRASH_ENV` is ``f"{point}:{step}"`` (fault-injection tests)."""
-    if os.environ.get(CRASH_ENV) == f"{point}:{step}":
+    """SIGKILL this process when :data:`CRASH_ENV` is ``f"{point}:{step}"``, or send it SIGINT when it
+    is ``f"interrupt:{step}"`` at the ``"step"`` point (fault-injection tests)."""
+    wanted = os.environ.get(CRASH_ENV)
+    if wanted == f"{point}:{step}":
         os.kill(os.getpid(), signal.SIGKILL)
+    if point == "step" and wanted == f"interrupt:{step}":
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 # --- what a changed config means for a resume ----------------------------------------------------
@@ -247,7 +259,28 @@ def save_checkpoint(
 ) -> Path:
     """Save ``model``, ``optimizer``, ``ema``, every process's random states, ``run_config`` and
     ``state`` as ``checkpoints/step_XXXXXXXX``, atomically, as safetensors and JSON; then prune
-    to the newest ``keep_last`` checkpoints plus the best one. All processes must call it."""
+    to the newest ``keep_last`` checkpoints plus the best one. All processes must call it.
+
+    A failed write (disk full) raises :class:`CheckpointSaveError`; the earlier checkpoints are
+    intact, and the half-written one is a temporary folder that is never read."""
+    try:
+        return _save_checkpoint(accelerator, output_dir, state, keep_last, model, optimizer, ema, run_config)
+    except OSError as err:  # WriteError included: one message that says what is safe
+        root = Path(output_dir) / CHECKPOINT_DIR
+        reason = getattr(err, "strerror", None) or " ".join(str(err).split())
+        if str(root) in reason:  # a WriteError already names its file
+            reason = reason.split(". Nothing was replaced")[0]
+        raise CheckpointSaveError(
+            f"Saving checkpoint {checkpoint_name(state.global_step)} in {root} failed ({reason}). The earlier "
+            "checkpoints are intact: free space, then continue with --resume auto."
+        ) from err
+
+
+def _save_checkpoint(
+    accelerator: Any, output_dir: str | os.PathLike, state: TrainerState, keep_last: int,
+    model: torch.nn.Module | None, optimizer: Any, ema: torch.nn.Module | None,
+    run_config: Mapping[str, Any] | None,
+) -> Path:
     root = Path(output_dir) / CHECKPOINT_DIR
     final = root / checkpoint_name(state.global_step)
     tmp = root / f".tmp-{final.name}"

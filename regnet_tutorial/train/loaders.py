@@ -61,6 +61,10 @@ class DataError(RegNetTutorialError, ValueError):
 class CorruptImageError(DataError, OSError):
     """An image file that cannot be decoded; the message names the file."""
 
+    per_process = True
+    """Only the process that read the file meets it: every process that does reports it, with its
+    rank (:func:`regnet_tutorial.util.cli.report`)."""
+
 
 class PCALighting(nn.Module):
     """AlexNet-style PCA lighting noise (Krizhevsky et al., 2012), as in the paper's recipe.
@@ -170,14 +174,35 @@ def _has_image(folder: Path) -> bool:
     return False
 
 
+_WRITE_A_FOLDER = (
+    "to write one, `python -m regnet_tutorial.train fashion-mnist --out data/fashion_mnist` (real images, "
+    "from the Debian package dataset-fashion-mnist) or `python -m regnet_tutorial.train synthetic "
+    "data/synthetic` (a tiny synthetic set)"
+)
+
+FASHION_MNIST_IDX_FILES = ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz")
+"""A folder holding one of these is Fashion-MNIST's (or MNIST's) raw IDX files, not image folders."""
+
+
 def _check_layout(root: Path, split: str) -> Path:
+    if root.exists() and not root.is_dir():
+        raise DataError(
+            f"Data folder {root} is a file, not a folder. Point `data` at a folder laid out as {_LAYOUT}; "
+            f"{_WRITE_A_FOLDER}."
+        )
     if not root.is_dir():
         raise DataError(
             f"Data folder {root} does not exist. Point `data` at a folder laid out as {_LAYOUT}; "
-            "for a quick try, `python -m regnet_tutorial.train synthetic OUT_DIR` writes a small one."
+            f"{_WRITE_A_FOLDER}."
         )
     split_dir = root / split
     if not split_dir.is_dir():
+        if any((root / name).is_file() for name in FASHION_MNIST_IDX_FILES):
+            raise DataError(
+                f"Split folder {split_dir} does not exist: {root} holds Fashion-MNIST's raw IDX files, not "
+                f"image folders. Write them as an image folder with `python -m regnet_tutorial.train "
+                f"fashion-mnist --source {root} --out data/fashion_mnist`, then pass --data data/fashion_mnist."
+            )
         present = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise DataError(
             f"Split folder {split_dir} does not exist (folders in {root}: {present or 'none'}). "
@@ -280,6 +305,13 @@ def check_same_classes(train: ImageFolder, val: ImageFolder) -> list[str]:
         f"{listing(only_train)}; only in val: {listing(only_val)}. Labels are indices into the sorted "
         "class list, so both splits need exactly the same class folders."
     )
+
+
+def default_num_workers(most: int = 4) -> int:
+    """Data-loading workers that fit this machine: ``most``, or fewer when fewer CPU cores are
+    available to this process (PyTorch warns when a DataLoader asks for more workers than that)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(most, cores))
 
 
 def build_dataloader(

@@ -157,10 +157,11 @@ class TrainConfig:
 
     def _check_combinations(self) -> None:
         if self.warmup_epochs >= self.epochs:
+            fit = min(1, self.epochs - 1)  # a valid value: one warmup epoch, or none for a 1-epoch run
             raise ConfigError(
                 f"warmup_epochs={self.warmup_epochs} is invalid: it must be smaller than "
                 f"epochs={self.epochs}, so that the cosine part of the schedule has steps; "
-                "when shortening a run, lower warmup_epochs too (e.g. warmup_epochs=1)."
+                f"when shortening a run, lower warmup_epochs too (e.g. warmup_epochs={fit})."
             )
         if self.nesterov and self.momentum == 0:
             raise ConfigError("nesterov=True needs momentum > 0 (got momentum=0); set nesterov=false or a momentum.")
@@ -323,9 +324,12 @@ def load_config(
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"Config file {path} does not exist; the recipes of the paper are in configs/.")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if loaded is None:
-            loaded = {}
+        loaded = _read_yaml(path)
+        if loaded is None:  # an empty file would silently train the defaults (RegNetX-400MF, 100 epochs)
+            raise ConfigError(
+                f"Config file {path} is empty (no key: value lines). Start from one of the paper's recipes "
+                "in configs/, e.g. configs/regnetx_400mf.yaml, and change the keys you need."
+            )
         if not isinstance(loaded, dict):
             raise ConfigError(f"Config file {path} must hold a mapping of key: value, not {type(loaded).__name__}.")
         for key, value in loaded.items():
@@ -343,6 +347,22 @@ def load_config(
         else:
             values[key] = _coerce(key, value, hints[key])
     return TrainConfig(**values)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; a syntax error is a :class:`ConfigError` naming the line."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"Config file {path} is not UTF-8 text ({err.reason}); is it a recipe YAML?") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"Config file {path} is not valid YAML{where}: {problem}. Each line is `key: value`, "
+            "e.g. `epochs: 100`; compare with configs/regnetx_400mf.yaml."
+        ) from None
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -4,11 +4,14 @@ Two runs writing the same folder corrupt each other's checkpoints (one deletes w
 is renaming), so :class:`RunLock` takes an exclusive ``fcntl.flock`` on ``<output_dir>/.lock``,
 held until the run ends. The lock file records who holds it (pid, host, start time); a second
 run reads that and stops with a one-line error. The kernel drops a ``flock`` when its process
-dies, so a crashed or SIGKILLed run never leaves a stale lock behind.
+dies, so a crashed or SIGKILLed run never leaves a stale lock behind. A run that stops with an
+error before writing anything removes its lock file, and the folder if that leaves it empty, so
+that a failed first try leaves no folder holding only ``.lock``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -48,12 +51,16 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
-        fd = lock_file(self.path)
-        if fd is None:
-            raise CliError(
-                f"output_dir {self.path.parent} is in use by another run ({_read_holder(self.path)}). Wait for "
-                "it to finish, or choose another --output-dir."
-            )
+        while True:
+            fd = lock_file(self.path)
+            if fd is None:
+                raise CliError(
+                    f"output_dir {self.path.parent} is in use by another run ({_read_holder(self.path)}). Wait "
+                    "for it to finish, or choose another --output-dir."
+                )
+            if _same_file(fd, self.path):
+                break
+            unlock(fd)  # a failed run removed the file between our open and flock: lock the new one
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(),
@@ -68,11 +75,32 @@ class RunLock:
             unlock(self._fd)
             self._fd = None
 
+    def release_unused(self) -> None:
+        """Release the lock; remove the lock file if the folder holds nothing else, and then the
+        folder if it is empty (a run that failed before writing anything leaves nothing behind)."""
+        folder = self.path.parent
+        if self._fd is not None and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+            self.path.unlink(missing_ok=True)  # while still locked: no other run holds this file
+            self.release()
+            with contextlib.suppress(OSError):  # something appeared meanwhile: keep the folder
+                folder.rmdir()
+        self.release()
+
     def __enter__(self) -> RunLock:
         return self.acquire()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.release_unused()
         self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open ``fd`` is still the file at ``path`` (not unlinked or replaced)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _read_holder(path: Path) -> str:

@@ -11,10 +11,15 @@ bad data, bad checkpoint, an output folder in use, ...) and hands it to :func:`r
         return run_main(train, argv)
 
 :func:`run_main` turns any :class:`~regnet_tutorial.errors.RegNetTutorialError` into a single
-line ``error: <message>`` on stderr, printed by the main process only (``RANK`` 0, or a run
-without a launcher), and exits with status 2 on every process: no traceback, and no copy per
-process. Other exceptions are bugs and keep their traceback. Under ``accelerate launch`` with
-several processes the launcher (torch.distributed.elastic) still adds its own report of the
+line ``error: <message>`` on stderr and exits with status 2 on every process: no traceback.
+An error every process meets alike (a bad config, a missing folder) is printed once, by the main
+process (``RANK`` 0, or a run without a launcher). An error about one process's own share of the
+work (an image only that process read: the error's ``per_process`` attribute is true) is printed
+by every process that meets it, prefixed with its rank: ``error: [rank 1] Cannot decode image
+...``. The other processes then find their peer gone in the middle of a collective operation;
+they stop quietly (exit status 1) instead of printing gloo's or NCCL's "Connection closed by
+peer" traceback. Other exceptions are bugs and keep their traceback. Under ``accelerate launch``
+with several processes the launcher (torch.distributed.elastic) still adds its own report of the
 failed workers, which a worker cannot silence; it names exit code 2.
 
 Every command line builds its parser with :class:`ArgumentParser`: a bad command line raises
@@ -36,6 +41,15 @@ from ..errors import RegNetTutorialError, UsageError, check_int
 EXIT_USAGE = 2
 """The exit status of a run stopped by bad input (what argparse uses for a bad command line)."""
 
+EXIT_PEER_GONE = 1
+"""The exit status of a process that stopped because another process of its launch failed."""
+
+PEER_GONE_MESSAGES = (
+    "connection closed by peer", "connection reset by peer", "broken pipe", "connection refused",
+    "socket closed", "nccl communicator was aborted", "remote process exited",
+)
+"""Words of gloo's and NCCL's errors when another process of the group has exited."""
+
 T = TypeVar("T")
 
 
@@ -51,6 +65,61 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0").strip() in ("", "0")
 
 
+def launched_processes() -> int:
+    """How many processes the launcher says the run has (``WORLD_SIZE``, set by torchrun and
+    ``accelerate launch``); 1 without a launcher."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1").strip() or 1))
+    except ValueError:
+        return 1
+
+
+def check_process_count(seen: int) -> None:
+    """Refuse a launch whose environment says several processes while Accelerate sees ``seen``.
+
+    ``accelerate launch --multi_gpu --num_processes 2`` on a machine without a GPU (and without
+    ``ACCELERATE_USE_CPU=1``) starts two processes that each see a one-process run: each would
+    act as the main process and train alone into the same folder. Raises :class:`CliError`."""
+    world = launched_processes()
+    if world != seen:
+        local = os.environ.get("LOCAL_WORLD_SIZE")
+        raise CliError(
+            f"The launcher started {world} processes (WORLD_SIZE={world}"
+            + (f", LOCAL_WORLD_SIZE={local}" if local else "")
+            + f") but Accelerate sees {seen}: without a GPU for each process they would not form one run, and "
+            "each would train alone into the same folder. On CPUs, set ACCELERATE_USE_CPU=1 (e.g. "
+            "`ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 ...`); on one device, "
+            "launch without --multi_gpu and --num_processes."
+        )
+
+
+def process_rank() -> str:
+    """This process's global rank under a launcher (``RANK``), ``"0"`` without one."""
+    return os.environ.get("RANK", "0").strip() or "0"
+
+
+def is_peer_gone(error: BaseException) -> bool:
+    """Whether ``error`` is a collective operation failing because another process of a
+    multi-process launch exited (which reports its own error)."""
+    if launched_processes() < 2:
+        return False
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if not names & {"RuntimeError", "DistError", "DistBackendError", "DistNetworkError", "ConnectionError"}:
+        return False
+    text = str(error).lower()
+    return any(message in text for message in PEER_GONE_MESSAGES)
+
+
+def report(error: RegNetTutorialError) -> None:
+    """Print ``error`` as one ``error:`` line on stderr: once, by the main process, for an error
+    every process meets alike; by each process that meets it, with its rank, for a per-process one."""
+    per_process = getattr(error, "per_process", False) and launched_processes() > 1
+    if per_process:
+        print(f"error: [rank {process_rank()}] {one_line(error)}", file=sys.stderr, flush=True)
+    elif is_main_process():
+        print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
+
+
 def one_line(error: BaseException) -> str:
     """``error``'s message on one line (newlines and runs of spaces collapsed)."""
     text = str(error)
@@ -63,20 +132,25 @@ def one_line(error: BaseException) -> str:
 
 def run_main(func: Callable[[Sequence[str] | None], T], argv: Sequence[str] | None = None) -> T:
     """``func(argv)``; a :class:`~regnet_tutorial.errors.RegNetTutorialError` becomes
-    ``error: <message>`` on stderr (main process only) and ``SystemExit(2)``.
+    ``error: <message>`` on stderr (:func:`report`) and ``SystemExit(2)``.
 
-    A ``KeyboardInterrupt`` exits with status 130 and a one-line note instead of a traceback.
+    A ``KeyboardInterrupt`` exits with status 130 and a one-line note instead of a traceback; a
+    process whose peer in a multi-process launch failed (:func:`is_peer_gone`) exits with status 1
+    and prints nothing: the peer prints the error.
     """
     try:
         return func(argv)
     except RegNetTutorialError as err:
-        if is_main_process():
-            print(f"error: {one_line(err)}", file=sys.stderr, flush=True)
+        report(err)
         raise SystemExit(EXIT_USAGE) from None
     except KeyboardInterrupt:
         if is_main_process():
             print("interrupted", file=sys.stderr, flush=True)
         raise SystemExit(130) from None
+    except Exception as err:
+        if is_peer_gone(err):
+            raise SystemExit(EXIT_PEER_GONE) from None
+        raise
 
 
 def kebab_case(flag: str) -> str:

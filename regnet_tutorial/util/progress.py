@@ -30,16 +30,18 @@ class Rate:
 
 
 class ProgressLines:
-    """Training progress every ``every`` optimizer steps: the step, epoch, loss, throughput and
-    the estimated time left."""
+    """Training progress every ``every`` optimizer steps and at the end of every epoch (so that
+    ``every`` larger than an epoch still reports each epoch): the step, epoch, loss, throughput
+    and the estimated time left."""
 
     def __init__(self, total_steps: int, start_step: int, every: int, images_per_step: int) -> None:
         self.total_steps, self.every, self.images_per_step = total_steps, every, images_per_step
         self.start_step, self.rate = start_step, Rate(total_steps, start_step)
 
-    def due(self, step: int) -> bool:
-        """Whether a line is due after optimizer step ``step`` (the count of steps done)."""
-        return self.every > 0 and step % self.every == 0 and step > self.start_step
+    def due(self, step: int, epoch_end: bool = False) -> bool:
+        """Whether a line is due after optimizer step ``step`` (the count of steps done);
+        ``epoch_end``: that step ended an epoch."""
+        return self.every > 0 and step > self.start_step and (step % self.every == 0 or epoch_end)
 
     def line(self, step: int, epoch: int, epochs: int, loss: float) -> str:
         """``step S/T  epoch E/N  loss L  R img/s  ETA h:mm:ss``."""

@@ -9,6 +9,7 @@ and atomic: a crash mid-write leaves any earlier file at that path untouched.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from ..errors import RegNetTutorialError
-from ..util.atomic import atomic_path
+from ..util.atomic import atomic_path, write_error
 
 EXPECTED = (
     "a PyTorch checkpoint written by torch.save (.pth, .pt, .pyth) or a .safetensors file"
@@ -44,6 +46,12 @@ def read_checkpoint(path: str | os.PathLike) -> object:
         return load_safetensors(path)
     if kind not in ("torch zip", "torch pickle"):
         raise CheckpointFormatError(f"{path} is not a checkpoint: it looks like {kind}. Expected {EXPECTED}.")
+    if path.suffix == ".safetensors":  # torch.load would hand the file to safetensors by its name
+        raise CheckpointFormatError(
+            f"{path} is named .safetensors but holds a torch.save pickle ({kind}), so it was not read. "
+            "Rename it to .pth to load it with weights_only=True (which refuses anything but tensors), "
+            "or use the real .safetensors file."
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -57,7 +65,7 @@ def read_checkpoint(path: str | os.PathLike) -> object:
                 "file, convert it once in a separate session with save_safetensors."
             ) from err
         raise _corrupt(path, err) from err
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError, SafetensorError) as err:
         raise _corrupt(path, err) from err
 
 
@@ -69,7 +77,10 @@ def save_safetensors(
     """Write a model's (or a state dict's) tensors to ``path`` as safetensors, atomically.
 
     ``metadata`` (strings only) is stored in the file header; read it back with
-    :func:`load_safetensors_metadata`. Returns the path written.
+    :func:`load_safetensors_metadata`. The header is written in a fixed order, so the same tensors
+    and metadata always give the same bytes (``sha256sum`` can check a "bitwise" claim). A failed
+    write (disk full) raises :class:`~regnet_tutorial.util.atomic.WriteError` and leaves any
+    earlier file at ``path`` intact. Returns the path written.
     """
     path = Path(path)
     if isinstance(state_dict_or_model, nn.Module):
@@ -93,9 +104,29 @@ def save_safetensors(
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot write {path}: the folder {path.parent} does not exist.")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    try:
+        data = canonical_header(safetensors_bytes(tensors, metadata={"format": "pt", **metadata}))
+    except SafetensorError as err:  # e.g. out of memory for the serialised file
+        raise write_error(path, err) from err
     with atomic_path(path) as tmp:
-        save_file(tensors, tmp, metadata={"format": "pt", **metadata})
+        tmp.write_bytes(data)
     return path
+
+
+def canonical_header(data: bytes) -> bytes:
+    """Serialised safetensors ``data`` with its JSON header rewritten in a fixed order: the
+    ``__metadata__`` table sorted by key (the Rust writer emits it in hash-map order, which
+    changes from process to process), the tensors in the order the writer chose (sorted by
+    dtype and name, already deterministic). The data offsets are relative to the end of the
+    header, so only the header changes; it is padded with spaces to a multiple of 8 bytes, as
+    the format asks."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + size:]
 
 
 def load_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
