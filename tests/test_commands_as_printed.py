@@ -33,6 +33,9 @@ HOW = {  # command prefix -> ("run", what to append) or ("help", the part before
     ".venv/bin/jupyter lab": ("help", ".venv/bin/jupyter lab"),
     ".venv/bin/python -m regnet_tutorial.sweep sample": ("run", ""),
     ".venv/bin/python -m regnet_tutorial.weights zoo": ("run", ""),
+    ".venv/bin/python -m regnet_tutorial.weights list": ("run", ""),
+    ".venv/bin/python -m regnet_tutorial.weights reproduce": (
+        "help", ".venv/bin/python -m regnet_tutorial.weights reproduce"),
     ".venv/bin/python -m regnet_tutorial.train schedule": ("run", ""),
     "OMP_NUM_THREADS=1 .venv/bin/python -m regnet_tutorial.sweep run": (
         "run", "--spaces anynetx_a --n 1 --train-images 64 --val-images 32 --precise-bn-images 32 --batch-size 32"),

@@ -485,13 +485,13 @@ def test_safetensors_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyP
     path = save_safetensors(create_model("regnetx_200mf"), tmp_path / "w.safetensors", metadata={"v": "1"})
     before = path.read_bytes()
 
-    def crash_midway(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"\x00" * 100)  # half a file, then the disk fills up
+    write_bytes = Path.write_bytes
+
+    def crash_midway(self, data):
+        write_bytes(self, data[:100])  # part of the file, then the disk fills up
         raise OSError(28, "No space left on device")
 
-    import regnet_tutorial.weights.files as checkpoint_io
-
-    monkeypatch.setattr(checkpoint_io, "save_file", crash_midway)
+    monkeypatch.setattr(Path, "write_bytes", crash_midway)
     with pytest.raises(OSError, match="No space left"):
         save_safetensors(create_model("regnetx_400mf"), path, metadata={"v": "2"})
     monkeypatch.undo()

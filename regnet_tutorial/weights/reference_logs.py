@@ -225,10 +225,10 @@ def format_partings(partings: list[Parting], ours: str, reference: str) -> str:
 def plot_curves(ours: Curves, reference: Curves):  # -> matplotlib.figure.Figure
     """Training loss, learning rate and top-1 against epoch, ``ours`` beside ``reference``
     (a figure outside pyplot's global list: end a notebook cell with it to show it)."""
-    from ..figures.style import new_figure
+    from ..figures.style import panels
 
     titles = {"loss": "training loss (epoch mean)", "lr": "learning rate (epoch mean)", "top1": "val top-1 (%)"}
-    fig, axes = new_figure(1, 3, figsize=(12, 3.4))
+    fig, axes = panels(3, height=2.4)  # stacked: readable on a phone
     for ax, metric in zip(axes, METRICS, strict=True):
         for curves, style in ((reference, "--"), (ours, "-")):
             epochs, values = curves.series(metric)
