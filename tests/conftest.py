@@ -43,3 +43,21 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path
         return made[key]
 
     return make
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A file server on 127.0.0.1 that the weights registry's URLs are mirrored to
+    (``REGNET_WEIGHTS_MIRROR``), and an empty torch hub cache."""
+    from _weights_server import FileServer
+
+    from regnet_tutorial.weights import registry
+    from regnet_tutorial.weights.download import MIRROR_ENV
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    registry.source_entries.cache_clear()
+    with FileServer() as files:
+        monkeypatch.setenv(MIRROR_ENV, files.base)
+        yield files
+    registry.source_entries.cache_clear()

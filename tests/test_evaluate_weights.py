@@ -14,13 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from _train_helpers import EVALUATE
 from _weights_server import FileServer, closed_port, upstream_checkpoint
 from PIL import Image
 from test_weights_download import publish
 
-from regnet_tutorial.weights import registry
 from regnet_tutorial.weights.download import MIRROR_ENV
 from regnet_tutorial.weights.transforms import MMCLS_EVAL, PYCLS_EVAL
 
@@ -41,17 +39,6 @@ def imagenet_like(tmp_path_factory) -> Path:
         folder.mkdir(parents=True)
         Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(folder / "img.JPEG")
     return root
-
-
-@pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    registry.source_entries.cache_clear()
-    with FileServer() as files:
-        monkeypatch.setenv(MIRROR_ENV, files.base)
-        yield files
-    registry.source_entries.cache_clear()
 
 
 def error_line(script: dict, argv: list[str], capsys) -> str:

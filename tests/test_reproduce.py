@@ -17,29 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from _weights_server import FileServer, upstream_checkpoint
 from test_weights_download import publish
 
 from regnet_tutorial.train.loaders import DataError
 from regnet_tutorial.train.synthetic import make_tiny_dataset
 from regnet_tutorial.weights import registry
-from regnet_tutorial.weights.download import MIRROR_ENV
 from regnet_tutorial.weights.reproduce import COLUMNS, imagenet_val, main, reproduce
 
 FAVOUR = {0: 100.0, 1: 99.0, 2: 98.0}
 PYCLS_MODELS = ("regnetx_200mf", "regnety_200mf", "regnetx_400mf")
-
-
-@pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    registry.source_entries.cache_clear()
-    with FileServer() as files:
-        monkeypatch.setenv(MIRROR_ENV, files.base)
-        yield files
-    registry.source_entries.cache_clear()
 
 
 @pytest.fixture

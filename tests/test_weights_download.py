@@ -37,15 +37,9 @@ CASES = [  # (source, model, tag, layout of the file)
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A file server the registry's URLs are mirrored to, and an empty torch hub cache."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-    registry.source_entries.cache_clear()
-    with FileServer() as files:
-        monkeypatch.setenv(MIRROR_ENV, files.base)
-        yield files
-    registry.source_entries.cache_clear()
+def server(served):
+    """The shared file server (``served`` in conftest.py)."""
+    return served
 
 
 def publish(server: FileServer, monkeypatch: pytest.MonkeyPatch, source: str, model: str, tag: str,
