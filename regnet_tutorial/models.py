@@ -8,9 +8,10 @@ the ``"torchvision"`` rounding rule, so they match torchvision's modules exactly
 
 from __future__ import annotations
 
+
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .design_space import RegNetParams, RoundingRule, StageSpec, generate_stages
@@ -145,11 +146,18 @@ def get_card(name: str) -> ModelCard:
 
 
 def create_model(
-    name: str, num_classes: int = 1000, in_channels: int = 3, zero_init_last_bn: bool = False
+    name: str,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    zero_init_last_bn: bool = False,
+    stem_stride: int | None = None,
 ) -> AnyNet:
-    """Build the named RegNet with random pycls-style initialisation. Published weights: the public
+    """Build the named RegNet with random pycls-style initialisation; ``stem_stride=1`` gives the small
+    skeleton for 28-32 px inputs (default: the card's 2). Published weights: the public
     ``regnet_tutorial.create_model(name, weights="mmcls")`` (:mod:`regnet_tutorial.weights.pretrained`)."""
     from .anynet import AnyNet  # torch is imported when a network is built, not with the registry
 
-    card = get_card(name)
-    return AnyNet(card.stages(), num_classes, in_channels, zero_init_last_bn)
+    spec = get_card(name).stages()
+    if stem_stride is not None:
+        spec = replace(spec, stem_stride=stem_stride)
+    return AnyNet(spec, num_classes, in_channels, zero_init_last_bn)

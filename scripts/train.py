@@ -34,6 +34,7 @@ from regnet_tutorial.train.loaders import (
     find_unreadable_images,
     load_split,
     random_subset,
+    small_image_transform,
     train_transform,
     unreadable_images_error,
 )
@@ -151,7 +152,11 @@ def build_data(cfg):
     train_set = load_split(
         cfg.data,
         cfg.train_split,
-        train_transform(cfg.crop_size, cfg.lighting_std),
+        (
+            small_image_transform(cfg.crop_size)
+            if cfg.augmentation == "pad_crop"
+            else train_transform(cfg.crop_size, cfg.lighting_std)
+        ),
         cfg.skip_corrupt,
     )
     val_set = load_split(
@@ -195,7 +200,10 @@ def check_images(cfg, accelerator):
 def build_training(cfg, resolved, accelerator, num_classes, train_loader, val_loader):
     """The model, SGD, the schedule and the EMA, with model, optimizer and loaders prepared by Accelerate."""
     model = create_model(
-        cfg.model, num_classes, zero_init_last_bn=cfg.zero_init_last_bn
+        cfg.model,
+        num_classes,
+        zero_init_last_bn=cfg.zero_init_last_bn,
+        stem_stride=cfg.stem_stride,
     )
     if cfg.channels_last:  # both before prepare, which wraps the model in DDP
         model = model.to(memory_format=torch.channels_last)

@@ -118,6 +118,19 @@ def train_transform(crop_size: int = 224, lighting_std: float = 0.1) -> v2.Compo
     ])
 
 
+def small_image_transform(crop_size: int = 32) -> v2.Compose:
+    """The usual augmentation for 28-32 px images (CIFAR, Fashion-MNIST): a ``crop_size // 8``
+    zero border, a random ``crop_size`` crop and a horizontal flip (pycls's CIFAR recipe)."""
+    return v2.Compose([
+        v2.Resize(crop_size, antialias=True),
+        v2.RandomCrop(crop_size, padding=crop_size // 8),
+        v2.RandomHorizontalFlip(),
+        v2.ToImage(),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
 def eval_transform(resize_size: int = 256, crop_size: int = 224) -> v2.Compose:
     """The paper's evaluation preprocessing: short side to ``resize_size``, centre crop."""
     if resize_size < crop_size:

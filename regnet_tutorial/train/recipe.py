@@ -34,6 +34,7 @@ from ..util.atomic import write_text_atomic
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
 ScheduleName = Literal["pycls", "mmcls", "per_step"]
+AugmentationName = Literal["inception", "pad_crop"]
 """The named learning-rate schedules of :mod:`regnet_tutorial.train.schedule`."""
 
 PAPER_NUM_GPUS = 8
@@ -73,6 +74,11 @@ class TrainConfig:
         momentum, nesterov, weight_decay: SGD settings (paper: 0.9, Nesterov, 5e-5).
         label_smoothing: cross-entropy label smoothing (paper: none).
         zero_init_last_bn: start each block's last BN scale at 0 (paper: off).
+        stem_stride: the stem's stride: 2 for ImageNet (paper), 1 for the small skeleton of 28-32 px
+            inputs (chapter 01's sweep), so that four stages of stride 2 still leave 2 x 2 pixels.
+        augmentation: ``"inception"`` (paper: random-sized crop, flip, lighting noise) or
+            ``"pad_crop"`` (for 28-32 px images: a ``crop_size // 8`` zero border, a random
+            ``crop_size`` crop and a flip; pycls's CIFAR recipe).
         crop_size: training crop and evaluation centre crop (paper: 224).
         eval_resize: evaluation short-side resize (paper: 256).
         lighting_std: std of the PCA lighting noise (paper: 0.1; 0 turns it off).
@@ -114,6 +120,8 @@ class TrainConfig:
     weight_decay: float = 5e-5
     label_smoothing: float = 0.0
     zero_init_last_bn: bool = False
+    stem_stride: int = 2
+    augmentation: AugmentationName = "inception"
     crop_size: int = 224
     eval_resize: int = 256
     lighting_std: float = 0.1
@@ -191,6 +199,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "momentum": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "weight_decay": (lambda v: v >= 0, "a number >= 0"),
     "label_smoothing": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "stem_stride": (lambda v: v in (1, 2), "1 (the small skeleton, 28-32 px inputs) or 2 (ImageNet)"),
     "crop_size": (lambda v: v >= 8, "an integer >= 8 (pixels)"),
     "eval_resize": (lambda v: v >= 8, "an integer >= 8 (pixels)"),
     "lighting_std": (lambda v: v >= 0, "a number >= 0 (0 turns the lighting noise off)"),
