@@ -8,7 +8,6 @@ the ``"torchvision"`` rounding rule, so they match torchvision's modules exactly
 
 from __future__ import annotations
 
-
 import fnmatch
 import re
 from dataclasses import dataclass, replace
