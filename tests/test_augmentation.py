@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.transforms import v2
 
 from regnet_tutorial.train.loaders import PCALighting, eval_transform, train_transform
@@ -152,3 +153,35 @@ def test_default_lighting_has_the_alexnet_covariance() -> None:
     coords = offsets @ np.linalg.inv(EIGVEC).T  # coordinates in the eigenvector basis
     np.testing.assert_allclose(coords.std(axis=0), 0.1 * EIGVAL, rtol=0.05)
     assert math.isclose(np.corrcoef(coords[:, 0], coords[:, 1])[0, 1], 0.0, abs_tol=0.05)
+
+
+# --- the small-image augmentation (pad_crop): pycls's CIFAR recipe -----------------------------------
+
+
+def test_pad_crop_is_a_flipped_or_plain_window_of_the_zero_padded_image() -> None:
+    """Each output is one (dy, dx) window of the image with a crop//8 zero border, maybe mirrored;
+    over many draws every offset in [-pad, pad] and both flips occur (28 px: pad 3)."""
+    from regnet_tutorial.train.loaders import small_image_transform
+
+    size, pad = 28, 28 // 8
+    source = torch.randint(1, 255, (size, size, 3), dtype=torch.uint8)  # no zero pixel: the border shows
+    image = Image.fromarray(source.numpy())
+    padded = np.zeros((size + 2 * pad, size + 2 * pad, 3), dtype=np.float32)
+    padded[pad:-pad, pad:-pad] = source.numpy() / 255.0
+    windows = {
+        (dy - pad, dx - pad, flip): window[:, ::-1] if flip else window
+        for dy in range(2 * pad + 1)
+        for dx in range(2 * pad + 1)
+        for flip in (False, True)
+        for window in [padded[dy : dy + size, dx : dx + size]]
+    }
+    transform = small_image_transform(size)
+    seen = set()
+    torch.manual_seed(0)
+    for _ in range(400):
+        out = (transform(image) * SD + MEAN).permute(1, 2, 0).numpy()
+        matches = [key for key, window in windows.items() if np.allclose(window, out, atol=1e-5)]
+        assert len(matches) == 1, matches
+        seen.add(matches[0])
+    assert {(dy, dx) for dy, dx, _ in seen} == {(y, x) for y in range(-pad, pad + 1) for x in range(-pad, pad + 1)}
+    assert {flip for *_, flip in seen} == {False, True}

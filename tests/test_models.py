@@ -157,3 +157,17 @@ def test_the_flop_regime_in_the_name_is_the_counted_flops() -> None:
         assert model_complexity(card.stages()).flops / 1e9 == pytest.approx(card.gigaflops, rel=0.06), card.name
     with pytest.raises(ValueError, match="names no flop regime"):
         regime_gigaflops("RegNetX")
+
+
+def test_stem_stride_one_is_the_small_skeleton() -> None:
+    """The small skeleton (stem stride 1) keeps 2 x 2 pixels after four stride-2 stages at 28 px, where the
+    ImageNet stem leaves one; it sees a 28 px image as the ImageNet stem sees a 56 px one (same maps after
+    the stem), so its stages' outputs match that network's shape for shape."""
+    small = create_model("regnetx_200mf", 10, stem_stride=1).eval()
+    imagenet = create_model("regnetx_200mf", 10).eval()
+    assert small.stem.conv.stride == (1, 1) and imagenet.stem.conv.stride == (2, 2)
+    with torch.no_grad():
+        assert small.forward_features(torch.zeros(1, 3, 28, 28)).shape == (1, 368, 2, 2)
+        assert imagenet.forward_features(torch.zeros(1, 3, 28, 28)).shape == (1, 368, 1, 1)
+        assert imagenet.forward_features(torch.zeros(1, 3, 56, 56)).shape == (1, 368, 2, 2)
+    assert sum(p.numel() for p in small.parameters()) == sum(p.numel() for p in imagenet.parameters())

@@ -94,6 +94,8 @@ def test_unknown_keys_are_reported_with_a_suggestion(tmp_path: Path) -> None:
         ("eval_resize=200", r"eval_resize=200 is invalid: it must be >= crop_size=224"),
         ("model=regnetx_400", r"model='regnetx_400' is invalid.*Did you mean regnetx_400mf"),
         ("max_steps_per_epoch=0", r"max_steps_per_epoch=0 is invalid: .*>= 1, or null"),
+        ("stem_stride=4", r"stem_stride=4 is invalid: stem_stride must be 1 \(the small skeleton"),
+        ("augmentation=autoaugment", r"augmentation='autoaugment' is invalid: .*one of 'inception', 'pad_crop'"),
     ],
 )
 def test_bad_values_name_the_field_the_value_and_what_is_allowed(override: str, message: str) -> None:

@@ -21,10 +21,12 @@ def create_model(
     num_classes: int = 1000,
     in_channels: int = 3,
     zero_init_last_bn: bool = False,
+    stem_stride: int | None = None,
     weights: str | None = None,
     weights_file: str | os.PathLike | None = None,
 ) -> AnyNet:
     """Build the named RegNet: randomly initialised (pycls style), or with published weights.
+    ``stem_stride=1`` gives the small skeleton for 28-32 px inputs (randomly initialised only).
 
     ``weights`` names a published checkpoint of this model by its source, ``"mmcls"``,
     ``"pycls"``, ``"torchvision"`` (the ``*_tv`` models) or ``"timm"``, optionally with a tag
@@ -40,11 +42,12 @@ def create_model(
                 f"weights_file={str(weights_file)!r} needs weights= naming whose checkpoint it is, "
                 "e.g. create_model(name, weights='mmcls', weights_file=path)."
             )
-        return models.create_model(name, num_classes, in_channels, zero_init_last_bn)
-    if (num_classes, in_channels, zero_init_last_bn) != (1000, 3, False):
+        return models.create_model(name, num_classes, in_channels, zero_init_last_bn, stem_stride)
+    if (num_classes, in_channels, zero_init_last_bn, stem_stride) != (1000, 3, False, None):
         raise ValueError(
-            "Published weights are ImageNet-1k models with 3 input channels: drop num_classes, in_channels "
-            "and zero_init_last_bn, and replace model.head.fc afterwards to fine-tune on other classes."
+            "Published weights are ImageNet-1k models with 3 input channels and the ImageNet stem: drop "
+            "num_classes, in_channels, zero_init_last_bn and stem_stride, and replace model.head.fc "
+            "afterwards to fine-tune on other classes."
         )
     from .download import load_published  # torch and the registry only when weights are asked for
 

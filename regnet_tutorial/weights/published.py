@@ -29,6 +29,7 @@ import csv
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from ..errors import RegNetTutorialError
 from ..models import MODEL_CARDS, get_card
@@ -81,8 +82,9 @@ class MmclsRow:
 
 
 @dataclass(frozen=True)
-class PyclsRow:
-    """One model of the pycls model zoo, numbers as printed (strings keep their precision).
+class PublishedRow:
+    """One model of a published complexity-and-accuracy table (pycls's model zoo, the paper's
+    Table 4), numbers as printed (strings keep their precision).
 
     ``flops_b``: billions of multiply-adds at 224; ``params_m``, ``acts_m``: millions;
     ``top1_error``: ImageNet top-1 error in percent, averaged over 5 runs.
@@ -97,6 +99,21 @@ class PyclsRow:
     infer_ms: float
     train_hr: float
     source: str
+
+    @classmethod
+    def from_record(cls, record: dict[str, str], source: str, **extra: Any) -> PublishedRow:
+        """The row of one CSV record (columns model, flops_b, ..., train_hr)."""
+        return cls(
+            display_name=record["model"], flops_b=record["flops_b"], params_m=record["params_m"],
+            acts_m=record["acts_m"], top1_error=float(record["top1_error"]),
+            batch_size=int(record["batch_size"]), infer_ms=float(record["infer_ms"]),
+            train_hr=float(record["train_hr"]), source=source, **extra,
+        )
+
+
+@dataclass(frozen=True)
+class PyclsRow(PublishedRow):
+    """One model of the pycls model zoo."""
 
     @property
     def model_name(self) -> str:
@@ -257,42 +274,21 @@ def _read_sourced_csv(relative_path: str) -> tuple[str, list[dict[str, str]]]:
 def pycls_model_zoo() -> list[PyclsRow]:
     """The pycls model-zoo numbers for the 24 RegNetX/RegNetY models, from the shipped CSV."""
     source, records = _read_sourced_csv(PYCLS_ZOO_FILE)
-    rows = []
-    for record in records:
-        rows.append(PyclsRow(
-            display_name=record["model"], flops_b=record["flops_b"], params_m=record["params_m"],
-            acts_m=record["acts_m"], top1_error=float(record["top1_error"]),
-            batch_size=int(record["batch_size"]), infer_ms=float(record["infer_ms"]),
-            train_hr=float(record["train_hr"]), source=source,
-        ))
-    return rows
+    return [PyclsRow.from_record(record, source) for record in records]
 
 
 @dataclass(frozen=True)
-class Table4Row:
-    """One model of the paper's Table 4, numbers as printed (as :class:`PyclsRow`), and ``pair``:
-    the RegNetY and the EfficientNet of similar flops that the table compares share it (1 to 6)."""
+class Table4Row(PublishedRow):
+    """One model of the paper's Table 4, and ``pair``: the RegNetY and the EfficientNet of similar
+    flops that the table compares share it (1 to 6)."""
 
     pair: int
-    display_name: str
-    flops_b: str
-    params_m: str
-    acts_m: str
-    top1_error: float
-    batch_size: int
-    infer_ms: float
-    train_hr: float
-    source: str
 
 
 def paper_table4() -> list[Table4Row]:
     """The paper's Table 4, RegNetY against EfficientNet (six pairs), from the shipped CSV."""
     source, records = _read_sourced_csv(PAPER_TABLE4_FILE)
-    return [Table4Row(
-        pair=int(r["pair"]), display_name=r["model"], flops_b=r["flops_b"], params_m=r["params_m"],
-        acts_m=r["acts_m"], top1_error=float(r["top1_error"]), batch_size=int(r["batch_size"]),
-        infer_ms=float(r["infer_ms"]), train_hr=float(r["train_hr"]), source=source,
-    ) for r in records]
+    return [Table4Row.from_record(r, source, pair=int(r["pair"])) for r in records]
 
 
 def torchvision_builders() -> list[str]:
