@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
 from unittest import mock
 
 import matplotlib as mpl
@@ -136,17 +135,6 @@ def smallest_phone_text_px(fig: Figure) -> float:
     png, metadata = figure_png(fig)
     sizes = drawn_font_sizes(fig, dpi=2 * fig.dpi, bbox_inches="tight")[1]
     return phone_text_px(min(sizes), fig.dpi, metadata["width"])
-
-
-def new_figure(
-    nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (9.0, 5.0), **subplots: Any,
-) -> tuple[Figure, Any]:
-    """A figure in the tutorial style, outside pyplot's global list, and its axes
-    (``Figure.subplots(nrows, ncols, **subplots)``). A notebook shows it by ending the cell with
-    the figure, or with ``IPython.display.display(fig)`` mid-cell."""
-    use_tutorial_style()
-    fig = Figure(figsize=figsize, layout="tight")
-    return fig, fig.subplots(nrows, ncols, **subplots)
 
 
 def plot_width_function(ax: Axes, params: RegNetParams, title: str = "") -> None:
