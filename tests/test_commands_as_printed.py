@@ -48,6 +48,8 @@ HOW = {  # command prefix -> ("run", what to append) or ("help", the part before
     ".venv/bin/accelerate launch -q --cpu scripts/train.py": ("run", TINY_TRAINING),
     "ACCELERATE_USE_CPU=1 .venv/bin/accelerate launch -q --multi_gpu --num_processes 2 scripts/train.py": (
         "run", TINY_TRAINING),
+    "ACCELERATE_USE_CPU=1 OMP_NUM_THREADS=1 .venv/bin/accelerate launch -q --multi_gpu --num_processes 2 "
+    "scripts/train.py": ("run", TINY_TRAINING),
 }
 
 
