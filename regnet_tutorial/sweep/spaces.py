@@ -7,23 +7,23 @@ band is 360-400 MF at 224 px; every candidate is screened by a closed-form flops
 :func:`band_flops`, and only accepted ones get the full count). The spaces, each a
 refinement of the previous one, under the paper's names (all use X blocks, hence the X):
 
-============================  =====================================================================
-AnyNetX_A                     per stage i: depth d_i <= 16, width w_i <= 1024 (multiple of 8),
-                              bottleneck ratio b_i in {1, 2, 4}, group width g_i one of the six
-                              powers of two 1, 2, 4, 8, 16, 32
-AnyNetX_B                     A with one shared b
-AnyNetX_C                     B with one shared g
-AnyNetX_D                     C with w_{i+1} >= w_i
-AnyNetX_E                     D with d_{i+1} >= d_i
-RegNetX                       d < 64, w0 < 256, wa < 256, 1.5 <= wm <= 3 (Eq. 2-4); b and g as in
-                              E; exactly 4 stages after quantization (Section 3.3)
-RegNetX constrained, no       RegNetX with b = 1, d <= 40, wm >= 2: the first half of Section 4's
-limits                        refinement only (the space of this tutorial's first sweep)
-RegNetX constrained           RegNetX with b = 1, d <= 40, wm >= 2 *and* the parameter and
-                              activation limits (Section 4, "RegNetX constrained")
-============================  =====================================================================
+==============================  ===================================================================
+AnyNetX_A                       per stage i: depth d_i <= 16, width w_i <= 1024 (multiple of 8),
+                                bottleneck ratio b_i in {1, 2, 4}, group width g_i one of the six
+                                powers of two 1, 2, 4, 8, 16, 32
+AnyNetX_B                       A with one shared b
+AnyNetX_C                       B with one shared g
+AnyNetX_D                       C with w_{i+1} >= w_i
+AnyNetX_E                       D with d_{i+1} >= d_i
+RegNetX                         d < 64, w0 < 256, wa < 256, 1.5 <= wm <= 3 (Eq. 2-4); b and g as
+                                in E; exactly 4 stages after quantization (Section 3.3)
+RegNetX constrained, no limits  RegNetX with b = 1, d <= 40, wm >= 2: the first half of Section
+                                4's refinement only (the space of this tutorial's first sweep)
+RegNetX constrained             RegNetX with b = 1, d <= 40, wm >= 2 *and* the parameter and
+                                activation limits (Section 4, "RegNetX constrained")
+==============================  ===================================================================
 
-The keys (:data:`PAPER_NAMES`) are the names in lower case: ``regnetx``,
+The command-line keys (:data:`PAPER_NAMES`) of the last three are ``regnetx``,
 ``regnetx_constrained_nolimits``, ``regnetx_constrained``. Before the spaces took the paper's
 names, ``regnet`` meant RegNetX and ``regnetx`` meant the constrained space without limits;
 ``regnet`` is now refused with the new key, and lines written under the old names carry no
