@@ -34,11 +34,11 @@ def time_sampling(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = SamplerConfig(flops=args.flops, resolution=args.resolution)
     lo, hi = args.flops
-    print(f"{'space':<10} {'models':>6} {'seconds':>8}   band {lo / 1e6:g}-{hi / 1e6:g} MF at {args.resolution} px")
+    print(f"{'space':<28} {'models':>6} {'seconds':>8}   band {lo / 1e6:g}-{hi / 1e6:g} MF at {args.resolution} px")
     for space in args.space:
         start = time.perf_counter()
         sample_space(space, args.n, args.seed, config)
-        print(f"{space:<10} {args.n:>6} {time.perf_counter() - start:>8.2f}")
+        print(f"{space:<28} {args.n:>6} {time.perf_counter() - start:>8.2f}")
 
 
 if __name__ == "__main__":

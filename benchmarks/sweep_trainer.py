@@ -73,7 +73,7 @@ def make_step(sample: dict, setting: str, images: torch.Tensor, labels: torch.Te
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=4, help="models per space (default 4)")
-    parser.add_argument("--spaces", default="regnet,anynetx_e")
+    parser.add_argument("--spaces", default="regnetx,anynetx_e")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--min-run-time", type=float, default=0.5, help="seconds per measurement")
     parser.add_argument("--out", default=None, help="write the results as JSON here")

@@ -9,7 +9,7 @@ The paper compares models by three numbers, all computed here from the
 * **params**: convolution and classifier weights and biases, and each batch norm's
   scale and shift (``2 * C``; running statistics are buffers, not parameters).
 * **acts**: the number of output elements of every convolution and of the classifier,
-  which the paper finds predicts GPU run time better than flops (Section 5).
+  which the paper finds can predict GPU run time better than flops (Section 4, Figure 12 top).
 
 The functions below follow the network from its smallest piece to the whole: one
 layer type each, then the block, stage, stem, head and model. :func:`band_flops` is the flops

@@ -215,7 +215,7 @@ def test_sweep_trainer_benchmark_reports_consistent_ratios(tmp_path):
     out = tmp_path / "trainer.json"
     result = main(["--models", "1", "--rounds", "1", "--min-run-time", "0.05", "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
-    assert {r["space"] for r in result["models"]} == {"regnet", "anynetx_e"}
+    assert {r["space"] for r in result["models"]} == {"regnetx", "anynetx_e"}
     for r in result["models"]:
         assert r["ratio"] == pytest.approx(r["proxy_images_per_s"] / r["before_images_per_s"])
         assert 0 < r["before_peak_fraction"] < 1 and 0 < r["proxy_peak_fraction"] < 1

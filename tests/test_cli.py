@@ -33,8 +33,8 @@ def _script(name: str):
 # (caught by argparse) and bad input found later by the package (a project error).
 CASES = [
     ("sweep sample", sweep_main, ["sample", "--space", "anynetx_z", "--n", "1"], "anynetx_z"),
-    ("sweep sample", sweep_main, ["sample", "--space", "regnet", "--n", "0"], "--n"),
-    ("sweep run", sweep_main, ["run", "--spaces", "regnet", "--n", "1", "--out", "x.jsonl", "--batch-size", "5000"],
+    ("sweep sample", sweep_main, ["sample", "--space", "regnetx", "--n", "0"], "--n"),
+    ("sweep run", sweep_main, ["run", "--spaces", "regnetx", "--n", "1", "--out", "x.jsonl", "--batch-size", "5000"],
      "--batch-size 5000"),
     ("weights zoo", weights_main, ["zoo", "--resolution", "0"], "--resolution"),
     ("weights", weights_main, ["download"], "invalid choice"),
@@ -154,7 +154,7 @@ def test_flags_are_declared_in_kebab_case():
 
 
 def test_subcommands_read_the_snake_case_alias_too(capsys):
-    argv = ["sample", "--space", "regnet", "--n", "1", "--skeleton", "small", "--resolution", "28", "--stages", "3",
+    argv = ["sample", "--space", "regnetx", "--n", "1", "--skeleton", "small", "--resolution", "28", "--stages", "3",
             "--flops", "1e6:50e6"]
     assert sweep_main([*argv, "--num-classes", "10", "--in-channels", "1"]) == 0
     kebab = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The numbers quoted in the exercise solutions of chapters 02 and 03 (chapter 07's are in
+"""The numbers quoted in the exercise solutions of chapters 02 and 03, and of some in 01 and 04 (chapter 07's are in
 test_benchmarks.py), computed again from the package and compared with the chapter's text.
 
 Each solution is read from the notebook, so that a number that drifts from what the code
@@ -118,3 +118,47 @@ def test_ch03_solution3_smaller_input() -> None:
     assert f"from {big.flops / 1e9:.3f} to {small.flops / 1e9:.3f} GF" in text
     assert f"from {big.acts / 1e6:.2f} M to {small.acts / 1e6:.2f} M" in text
     assert f"\\approx {(160 / 224) ** 2:.2f}$" in text
+
+
+def test_ch01_solution3_first_regnetx_line() -> None:
+    """The first RegNetX sample of the exercise's command, as the solution quotes it."""
+    from regnet_tutorial.sweep import SamplerConfig, sample_space
+
+    text = solution("01_design_spaces.ipynb", 3)
+    s = sample_space("regnetx", 1, 0, SamplerConfig(flops=(2e6, 4e6), resolution=28, skeleton="small", stages=3))[0]
+    assert f"$d = {s['d']}$, $w_0 = {s['w0']}$, $w_a = {s['wa']}$, $w_m = {s['wm']:.2f}$" in text
+    assert f"depths {tuple_text(s['depths'])} and widths {tuple_text(s['widths'])}" in text
+    assert f"{s['flops'] / 1e6:.2f} M flops at 28 px" in text and f"line's {s['params']:,} parameters" in text
+
+
+def _ch04_solution(number: int) -> str:
+    nb = nbformat.read(NOTEBOOKS / "04_design_space_analysis.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    found = re.findall(r"\{dropdown\} Solution\n(.*?)\n\s*```", text, re.S)
+    return " ".join(found[number - 1].split())
+
+
+def test_ch04_solution1_b_on_a_and_d_against_e() -> None:
+    """The differences of mean error the solution quotes, recomputed from the committed sweep with
+    a percentile bootstrap of our own (another seed: the interval ends agree to 0.2 points)."""
+    import json
+
+    import numpy as np
+
+    text = _ch04_solution(1)
+    lines = (NOTEBOOKS.parent / "results" / "sweep_fashion_mnist.jsonl").read_text().splitlines()
+    errors: dict[str, list[float]] = {}
+    for r in map(json.loads, lines):
+        errors.setdefault(r["space"], []).append(r["top1_error"])
+    rng = np.random.default_rng(123)
+    # In order: B - A, its interval; D - E, its interval; D's best error.
+    numbers = [float(x.replace("−", "-")) for x in re.findall(r"[−+]?\d+\.\d", text)]
+    assert len(numbers) == 7, numbers
+    for a, b, (diff, lo, hi) in (("anynetx_b", "anynetx_a", numbers[0:3]), ("anynetx_d", "anynetx_e", numbers[3:6])):
+        x, y = np.array(errors[a]), np.array(errors[b])
+        boot = rng.choice(x, (20000, x.size)).mean(1) - rng.choice(y, (20000, y.size)).mean(1)
+        low, high = np.quantile(boot, [0.025, 0.975])
+        assert round(x.mean() - y.mean(), 1) == diff and abs(low - lo) < 0.2 and abs(high - hi) < 0.2
+        assert low < 0 < high  # "both intervals contain zero"
+    assert min(errors["anynetx_d"]) == numbers[6] == 49.0  # D's single best model
+    assert "the paper finds E better than D" in text

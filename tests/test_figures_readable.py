@@ -114,9 +114,9 @@ def _package_figures() -> dict[str, object]:
             np.diag([10, 10, 10, 10]), class_descriptions(4), "val set"),
         "panels": lambda: _labelled(style.panels(2, sharex=True)),
         "reliability_figure": lambda: proxy.reliability_figure(
-            {"table": [{"budget": b, "images_seen": n, "retest_regnet": r, "vs_longest_regnet": v}
+            {"table": [{"budget": b, "images_seen": n, "retest_regnetx": r, "vs_longest_regnetx": v}
                        for b, n, r, v in (("1k x 1", 1000, 0.3, 0.1), ("30k x 1", 30000, 0.8, 1.0))],
-             "retest_ci95": {"1k x 1": {"regnet": (-0.2, 0.7)}, "30k x 1": {"regnet": (0.5, 0.95)}}}, ["regnet"]),
+             "retest_ci95": {"1k x 1": {"regnetx": (-0.2, 0.7)}, "30k x 1": {"regnetx": (0.5, 0.95)}}}, ["regnetx"]),
         "plot_ratios": lambda: report.plot_ratios(results["compare"]["rows"]),
         "plot_table4": lambda: report.plot_table4(results["table4"]["rows"]),
         "plot_scaling": lambda: report.plot_scaling(results["scaling"]["rows"], results["scaling"]["fits"]),

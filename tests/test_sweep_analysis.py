@@ -16,6 +16,7 @@ from regnet_tutorial.figures.design_spaces import (
     edf_panels_figure,
 )
 from regnet_tutorial.sweep.analysis import bootstrap_best, edf, edf_curve, edf_label
+from regnet_tutorial.sweep.spaces import SamplingError
 
 
 def test_edf_counts_errors_strictly_below_e() -> None:
@@ -114,11 +115,17 @@ def test_figures_draw_what_they_are_given() -> None:
 def test_group_by_space_keeps_the_paper_order_and_finite_errors() -> None:
     from regnet_tutorial.sweep.analysis import group_by_space
 
+    new = {"space_names": "paper"}
     records = [
-        {"space": "regnet", "index": 1, "top1_error": 5.0}, {"space": "anynetx_e", "index": 0, "top1_error": 7.0},
-        {"space": "regnet", "index": 0, "top1_error": 6.0},
+        {"space": "regnetx_constrained", "index": 0, "top1_error": 4.0, **new},
+        {"space": "regnetx", "index": 1, "top1_error": 5.0, **new},
+        {"space": "anynetx_e", "index": 0, "top1_error": 7.0},
+        {"space": "regnetx", "index": 0, "top1_error": 6.0, **new},
         {"space": "anynetx_a", "index": 0, "top1_error": float("nan")},
     ]
     groups = group_by_space(records)
-    assert list(groups) == ["anynetx_e", "regnet"]
-    assert [r["index"] for r in groups["regnet"]] == [0, 1]
+    assert list(groups) == ["anynetx_e", "regnetx", "regnetx_constrained"]
+    assert [r["index"] for r in groups["regnetx"]] == [0, 1]
+    # A line under the old names (regnetx then meant the constrained space) is refused, not misread.
+    with pytest.raises(SamplingError, match="migrate_space_names"):
+        group_by_space([*records, {"space": "regnetx", "index": 2, "top1_error": 5.0}])

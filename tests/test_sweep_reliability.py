@@ -55,10 +55,11 @@ def test_seed_sd_and_binomial_sd_closed_forms():
 
 
 def _pilot_file(train_images: int, noise: float, quality: np.ndarray, rng) -> pd.DataFrame:
-    rows = [{"space": space, "index": i, "replicate": r, "top1_error": 20 + 5 * quality[k] + rng.normal(0, noise),
+    rows = [{"space": space, "space_names": "paper", "index": i, "replicate": r,
+             "top1_error": 20 + 5 * quality[k] + rng.normal(0, noise),
              "wall_time_s": train_images / 1000, "params": 1, "flops": 1,
              "train_images": train_images, "epochs": 1, "val_images": 10_000}
-            for k, (space, i) in enumerate((s, i) for s in ("regnet", "anynetx_e") for i in range(12))
+            for k, (space, i) in enumerate((s, i) for s in ("regnetx", "anynetx_e") for i in range(12))
             for r in (0, 1)]
     return pd.DataFrame(rows)
 
@@ -71,14 +72,14 @@ def test_budget_table_ranks_budgets_and_choice_rule_picks_the_cheapest_reliable_
     quality = rng.normal(size=24)
     frames = [_pilot_file(3000, 20.0, quality, rng), _pilot_file(15000, 0.5, quality, rng),
               _pilot_file(60000, 0.2, quality, rng)]
-    table = budget_table(frames[::-1], ["regnet", "anynetx_e"])
+    table = budget_table(frames[::-1], ["regnetx", "anynetx_e"])
     assert table["images_seen"].tolist() == [3000, 15000, 60000]  # sorted, cheapest first
     assert table["models"].tolist() == [24, 24, 24]
-    assert table["vs_longest_regnet"].iloc[-1] == pytest.approx(1.0)  # the longest against itself
-    assert table["retest_regnet"].iloc[0] < 0.7 <= table["retest_regnet"].iloc[1]
+    assert table["vs_longest_regnetx"].iloc[-1] == pytest.approx(1.0)  # the longest against itself
+    assert table["retest_regnetx"].iloc[0] < 0.7 <= table["retest_regnetx"].iloc[1]
     assert table["seed_sd"].iloc[0] > 10 > 1 > table["seed_sd"].iloc[1]
-    assert choose_budget(table, "regnet")["images_seen"] == 15000
-    assert choose_budget(table, "regnet", threshold=1.01) is None  # nothing reaches it: say so
+    assert choose_budget(table, "regnetx")["images_seen"] == 15000
+    assert choose_budget(table, "regnetx", threshold=1.01) is None  # nothing reaches it: say so
 
 
 def _write_jsonl(path, frame: pd.DataFrame) -> None:
@@ -106,11 +107,11 @@ def test_reliability_command_prints_the_table_writes_the_summary_and_refuses_bad
     assert main(["reliability", *map(str, paths), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     summary = json.loads(out.read_text())
-    assert summary["chosen"] == "15k x 1" and "chosen budget (regnet, Spearman >= 0.7): 15k x 1" in printed
+    assert summary["chosen"] == "15k x 1" and "chosen budget (regnetx, Spearman >= 0.7): 15k x 1" in printed
     assert summary["chosen_is_longest"] and "its validity needs a longer one" in printed
-    retest = [row["retest_regnet"] for row in summary["table"]]
+    retest = [row["retest_regnetx"] for row in summary["table"]]
     assert f"{retest[0]:.2f}" in printed and retest[1] > 0.9
-    lo, hi = summary["retest_ci95"]["15k x 1"]["regnet"]
+    lo, hi = summary["retest_ci95"]["15k x 1"]["regnetx"]
     assert lo <= retest[1] <= hi
     (tmp_path / "bad.jsonl").write_text("not json\n")
     with pytest.raises(SystemExit) as exit:
@@ -118,6 +119,19 @@ def test_reliability_command_prints_the_table_writes_the_summary_and_refuses_bad
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "line 1 is not a sweep result line" in err
+    # A file under the old space names (regnet for RegNetX) is refused with the migration to run.
+    old = [json.loads(line) for line in paths[0].read_text().splitlines()]
+    (tmp_path / "old.jsonl").write_text("".join(
+        json.dumps({k: v for k, v in {**r, "space": r["space"].replace("regnetx", "regnet")}.items()
+                    if k != "space_names"}) + "\n" for r in old))
+    with pytest.raises(SystemExit) as exit:
+        main(["reliability", str(tmp_path / "old.jsonl")])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "migrate_space_names.py" in err
+    with pytest.raises(SystemExit):
+        main(["reliability", *map(str, paths), "--reference", "regnet"])
+    assert "use regnetx" in capsys.readouterr().err
 
 
 def test_reliability_figure_draws_the_summary_numbers():
@@ -126,11 +140,11 @@ def test_reliability_figure_draws_the_summary_numbers():
     rng = np.random.default_rng(5)
     quality = rng.normal(size=24)
     frames = [_pilot_file(3000, 20.0, quality, rng), _pilot_file(15000, 0.5, quality, rng)]
-    table = budget_table(frames, ["regnet", "anynetx_e"])
+    table = budget_table(frames, ["regnetx", "anynetx_e"])
     summary = {"table": table.to_dict(orient="records"),
-               "retest_ci95": {"3k x 1": {"regnet": (-0.5, 0.5), "anynetx_e": (-0.5, 0.5)},
-                               "15k x 1": {"regnet": (0.9, 1.0), "anynetx_e": (0.9, 1.0)}}}
-    ax = reliability_figure(summary, ["regnet", "anynetx_e"]).axes[0]
+               "retest_ci95": {"3k x 1": {"regnetx": (-0.5, 0.5), "anynetx_e": (-0.5, 0.5)},
+                               "15k x 1": {"regnetx": (0.9, 1.0), "anynetx_e": (0.9, 1.0)}}}
+    ax = reliability_figure(summary, ["regnetx", "anynetx_e"]).axes[0]
     dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
-    np.testing.assert_allclose(dashed[0].get_ydata(), table["vs_longest_regnet"])
+    np.testing.assert_allclose(dashed[0].get_ydata(), table["vs_longest_regnetx"])
     assert ax.get_xscale() == "log" and any(line.get_ydata()[0] == 0.7 for line in ax.get_lines())

@@ -33,7 +33,7 @@ needs_data = pytest.mark.skipif(not HAVE_DATA, reason="needs the Debian package 
 LOCK_SHA256 = hashlib.sha256((REPO / "requirements.lock").read_bytes()).hexdigest()
 
 # A tiny sweep: 2 spaces x N models, 128 training images, ~0.3 s per model on one core.
-SPACES = "anynetx_a,regnet"
+SPACES = "anynetx_a,regnetx"
 TINY = ["--train-images", "128", "--val-images", "64", "--batch-size", "32", "--precise-bn-images", "64",
         "--flops", "2e6:4e6", "--seed", "3", "--log-every", "0"]
 
@@ -111,6 +111,7 @@ def test_missing_data_is_one_line_naming_apt_and_download(tmp_path, capsys):
     (["--spaces", "anynetx_a,ANYNETX_A"], "names a space twice"),
     (["--spaces", "anynetx_a", "--batch-size", "512", "--train-images", "100"], "exceeds --train-images"),
     (["--spaces", "anynetx_a", "--flops", "4e6:2e6"], "flops band"),
+    (["--spaces", "anynetx_a,regnet"], "'regnet' was renamed to the paper's name: use regnetx"),
 ])
 def test_bad_arguments_are_one_line_errors(tmp_path, capsys, args, message):
     status, err = cli(["run", "--n", "1", "--out", str(tmp_path / "r.jsonl"), *args], capsys)
@@ -127,11 +128,26 @@ def test_train_settings_reject_bad_values():
 
 
 def test_model_seed_depends_on_sweep_seed_space_and_index_only():
-    seeds = {model_seed(s, sp, i) for s in range(3) for sp in ("anynetx_a", "regnet") for i in range(50)}
+    seeds = {model_seed(s, sp, i) for s in range(3) for sp in ("anynetx_a", "regnetx") for i in range(50)}
     assert len(seeds) == 300 and all(0 <= x < 2**31 for x in seeds)
-    assert model_seed(0, "regnet", 7) == model_seed(0, "regnet", 7)
-    assert model_seed(0, "regnet", 7, replicate=0) == model_seed(0, "regnet", 7)  # the first run's seed kept
-    assert len({model_seed(0, "regnet", 7, r) for r in range(20)}) == 20
+    assert model_seed(0, "regnetx", 7) == model_seed(0, "regnetx", 7)
+    assert model_seed(0, "regnetx", 7, replicate=0) == model_seed(0, "regnetx", 7)  # the first run's seed kept
+    assert len({model_seed(0, "regnetx", 7, r) for r in range(20)}) == 20
+    # A renamed space trains from the seeds of its old key (SHA-256 of "seed/old key/index", 31 bits).
+    for new, old in (("regnetx", "regnet"), ("regnetx_constrained_nolimits", "regnetx")):
+        digest = hashlib.sha256(f"0/{old}/7".encode()).digest()
+        assert model_seed(0, new, 7) == int.from_bytes(digest[:4], "big") >> 1
+    others = {model_seed(0, s, 7) for s in ("regnetx", "regnetx_constrained_nolimits")}
+    assert model_seed(0, "regnetx_constrained", 7) not in others  # a new space: its own stream
+
+
+def test_a_file_under_the_old_space_names_is_not_resumed(tmp_path, capsys):
+    """An old line's ``regnetx`` is the constrained space: resuming would count it as RegNetX."""
+    out = tmp_path / "r.jsonl"
+    ResultsFile(out).append({"space": "regnetx", "seed": 0, "index": 0, "settings": {}})
+    status, err = cli(["run", "--spaces", "regnetx", "--n", "1", "--out", str(out)], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "under the old names" in err and "migrate_space_names.py" in err
 
 
 # --- the results file ----------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The design-space samplers against the paper's definitions (Section 3, Table 1; Section 4).
 
-Each space's constraints are written out again here from the paper's text, independently of
-the sampler's own checks, and every sample of many seeds must satisfy them, lie in its flops
-band (recounted by :func:`model_complexity` and by the built network's parameters) and rebuild
-the same network from its JSON line.
+Each space's constraints are written out again here from the paper's text (and, for the limits
+of RegNetX constrained, from pycls's sweep config), independently of the sampler's own checks,
+and every sample of many seeds must satisfy them, lie in its flops band (recounted by
+:func:`model_complexity` and by the built network's parameters) and rebuild the same network
+from its JSON line. The committed results files must be drawn again, line for line, under the
+paper's names.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from regnet_tutorial.sweep import (
     spec_from_sample,
 )
 from regnet_tutorial.sweep.__main__ import main as sweep_main
-from regnet_tutorial.sweep.spaces import REGNET_KEYS, _log_uniform
+from regnet_tutorial.sweep.spaces import REGNET_KEYS, _log_uniform, check_space_names
 
 SEEDS = range(12)
 N = 8
@@ -39,6 +41,30 @@ N = 8
 
 def _nondecreasing(xs: list[int]) -> bool:
     return all(a <= b for a, b in zip(xs, xs[1:]))
+
+
+REGNETX_SPACES = ("regnetx", "regnetx_constrained_nolimits", "regnetx_constrained")
+
+
+def imagenet_equivalent(s: dict) -> tuple[int, int, int]:
+    """(flops, params, acts) of a sample's stages on the paper's ImageNet skeleton: stem stride 2,
+    224 px, RGB, 1000 classes (where the paper's complexity fits were made)."""
+    spec = StageSpec(
+        tuple(s["depths"]), tuple(s["widths"]), tuple(s["group_widths"]),
+        tuple(1 / b for b in s["bottleneck_ratios"]), tuple(s["strides"]), stem_width=s["stem_width"], stem_stride=2,
+    )
+    cx = model_complexity(spec, 224, 1000, 3)
+    return cx.flops, cx.params, cx.acts
+
+
+def over_limits(s: dict) -> tuple[bool, bool]:
+    """Whether a sample's ImageNet equivalent has more parameters, and more activations, than
+    RegNetX constrained allows: pycls's RegNet limits for flops F in GF, params < 3 + 5.5 F and
+    acts < 6.5 sqrt(F), in millions (``pycls/sweep/config.py``), the fits of the paper's Figure 12
+    (bottom)."""
+    flops, params, acts = imagenet_equivalent(s)
+    f = flops / 1e9
+    return params > (3 + 5.5 * f) * 1e6, acts > 6.5 * math.sqrt(f) * 1e6
 
 
 def check_paper_constraints(s: dict) -> None:
@@ -58,18 +84,20 @@ def check_paper_constraints(s: dict) -> None:
         assert all(1 <= di <= 16 for di in d)
     if space != "anynetx_a":
         assert len(set(b)) == 1  # B: shared bottleneck ratio
-    if space in ("anynetx_d", "anynetx_e", "regnet", "regnetx"):
+    if space in ("anynetx_d", "anynetx_e", *REGNETX_SPACES):
         assert _nondecreasing(w)  # D: w_{i+1} >= w_i
     if space == "anynetx_e":
         assert _nondecreasing(d)  # E: d_{i+1} >= d_i
     if space not in ("anynetx_a", "anynetx_b"):
         # C: one shared g, lowered only in stages whose inner width w/b is smaller than it.
         assert all(gi == min(max(g), wi // bi) for wi, bi, gi in zip(w, b, g))
-    if space in ("regnet", "regnetx"):
+    if space in REGNETX_SPACES:
         assert sum(d) == s["d"] < 64 and s["w0"] < 256 and 0 < s["wa"] < 256 and 1.5 <= s["wm"] <= 3
         assert s["w0"] % 8 == 0
-        if space == "regnetx":
+        if space.startswith("regnetx_constrained"):  # Section 4: b = 1, d <= 40, w_m >= 2
             assert b == [1] * n and s["d"] <= 40 and s["wm"] >= 2
+        if space == "regnetx_constrained":  # ... and the parameter and activation limits
+            assert over_limits(s) == (False, False)
         # The stages are exactly those of the quantized linear function (Eq. 2-4).
         spec = generate_stages(RegNetParams(s["d"], s["w0"], s["wa"], s["wm"], g[-1], 1 / b[0]))
         assert (list(spec.depths), list(spec.widths), list(spec.group_widths)) == (d, w, g)
@@ -81,7 +109,7 @@ def test_every_sample_lies_in_its_space_and_band(space: str) -> None:
     for seed in SEEDS:
         for s in sample_space(space, N, seed):
             assert list(s)[: len(SAMPLE_KEYS)] == list(SAMPLE_KEYS)
-            assert s["space"] == space and s["seed"] == seed
+            assert s["space"] == space and s["seed"] == seed and s["space_names"] == "paper"
             check_paper_constraints(s)
             cx = model_complexity(spec_from_sample(s), s["resolution"], s["num_classes"], s["in_channels"])
             assert (cx.flops, cx.params, cx.acts) == (s["flops"], s["params"], s["acts"])
@@ -89,7 +117,7 @@ def test_every_sample_lies_in_its_space_and_band(space: str) -> None:
         assert [s["index"] for s in sample_space(space, N, seed)] == list(range(N))
 
 
-@pytest.mark.parametrize("space", ["AnyNetX_C", "ANYNETX_E", "RegNetX"])
+@pytest.mark.parametrize("space", ["AnyNetX_C", "ANYNETX_E", "RegNetX", "RegNetX_Constrained"])
 def test_space_names_are_case_insensitive(space: str) -> None:
     assert sample_space(space, 2, 5) == sample_space(space.lower(), 2, 5)
 
@@ -126,10 +154,10 @@ def test_a_json_line_rebuilds_the_same_network(space: str) -> None:
             assert a.stages[i].b1.f.a.conv.out_channels == s["widths"][i] // ratio
 
 
-@pytest.mark.parametrize("space", ["anynetx_a", "anynetx_e", "regnet"])
+@pytest.mark.parametrize("space", ["anynetx_a", "anynetx_e", "regnetx", "regnetx_constrained"])
 @pytest.mark.parametrize("stages", [1, 2, 3, 4])
 def test_small_skeleton_for_28_px_images(space: str, stages: int) -> None:
-    if space == "regnet" and stages == 1:
+    if space.startswith("regnetx") and stages == 1:
         pytest.skip("one RegNet stage needs every block in one width: wa below the sampled range")
     cfg = SamplerConfig(flops=(5e6, 50e6), resolution=28, skeleton="small", stages=stages, num_classes=10,
                         in_channels=1)
@@ -178,11 +206,11 @@ def test_bad_space_count_and_unreachable_band_are_named() -> None:
     with pytest.raises(SamplingError, match="unknown space 'anynetx_f'"):
         sample_space("anynetx_f", 1)
     with pytest.raises(SamplingError, match="number of samples"):
-        sample_space("regnet", 0)
+        sample_space("regnetx", 0)
     with pytest.raises(SamplingError, match="widen the band"):
         sample_space("anynetx_a", 1, config=SamplerConfig(flops=(1, 2)), max_draws=500)
     with pytest.raises(SamplingError, match="lacks"):
-        sample_from_json(json.dumps({"space": "regnet"}))
+        sample_from_json(json.dumps({"space": "anynetx_a"}))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -192,14 +220,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_writes_one_json_line_per_sample() -> None:
-    out = _cli("sample", "--space", "RegNet", "--n", "3", "--seed", "7", "--flops", "360e6:400e6")
+    out = _cli("sample", "--space", "RegNetX", "--n", "3", "--seed", "7", "--flops", "360e6:400e6")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 3
     samples = [json.loads(line) for line in lines]
     for s in samples:
         assert set(SAMPLE_KEYS) | {"d", "w0", "wa", "wm"} == set(s)
-    assert samples == sample_space("regnet", 3, 7)
+    assert samples == sample_space("regnetx", 3, 7)
     small = _cli("sample", "--space", "anynetx_c", "--n", "2", "--flops", "1e6:30e6", "--resolution", "28",
                  "--skeleton", "small", "--stages", "3", "--num-classes", "10", "--in-channels", "1")
     assert small.returncode == 0, small.stderr
@@ -210,10 +238,11 @@ def test_cli_writes_one_json_line_per_sample() -> None:
     ("args", "fragment"),
     [
         (["--space", "resnet", "--n", "2"], "unknown space 'resnet'"),
-        (["--space", "regnet", "--n", "0"], "--n"),
-        (["--space", "regnet", "--n", "two"], "--n"),
-        (["--space", "regnet", "--n", "2", "--flops", "400e6:360e6"], "flops band"),
-        (["--space", "regnet", "--n", "2", "--flops", "400e6"], "LOW:HIGH"),
+        (["--space", "regnetx", "--n", "0"], "--n"),
+        (["--space", "regnetx", "--n", "two"], "--n"),
+        (["--space", "regnetx", "--n", "2", "--flops", "400e6:360e6"], "flops band"),
+        (["--space", "regnetx", "--n", "2", "--flops", "400e6"], "LOW:HIGH"),
+        (["--space", "regnet", "--n", "2"], "renamed to the paper's name: use regnetx"),
     ],
 )
 def test_cli_bad_input_is_one_line(args: list[str], fragment: str, capsys: pytest.CaptureFixture) -> None:
@@ -240,38 +269,98 @@ def test_stem_stride_is_one_or_two() -> None:
     assert StageSpec((1,), (8,), (8,), (1.0,), (2,)).stem_stride == 2  # the paper's skeleton by default
 
 
-# ---------------------------------------------------------------- the committed sweep's samples
+# ---------------------------------------------------------------- the committed files' samples
 
 SWEEP = ROOT / "results" / "sweep_fashion_mnist"
-FIRST = 20  # per space: enough to cover many rejected draws, fast enough for every test run
+PILOT = ROOT / "results" / "pilot"
+COMMITTED = [SWEEP.with_suffix(".jsonl"), *sorted(PILOT.glob("pilot_*.jsonl"))]
 
 
-def _committed_samples() -> dict[str, list[dict]]:
-    by_space: dict[str, list[dict]] = {}
-    for line in SWEEP.with_suffix(".jsonl").read_text().splitlines():
-        row = json.loads(line)
-        by_space.setdefault(row["space"], []).append(row)
-    return {k: sorted(v, key=lambda r: r["index"]) for k, v in by_space.items()}
+def _committed_lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("space", SPACES)
-def test_resampling_reproduces_the_committed_sweep(space: str) -> None:
-    """The stream for the committed sweep's (space, seed, config) must never change: chapters
-    01 and 04 plot those models. The config is the one its record and its lines state."""
-    record = json.loads(SWEEP.with_suffix(".json").read_text())
-    settings = record["settings"]
-    assert all("--n 100 --seed 0" in c for c in record["commands"]) and record["seed"] == 0
-    rows = _committed_samples()[space][:FIRST]
-    assert [r["index"] for r in rows] == list(range(FIRST))
-    first = rows[0]
-    config = SamplerConfig(
-        flops=tuple(settings["flops_band"]), resolution=first["resolution"], skeleton=settings["skeleton"],
-        stages=settings["stages"], num_classes=first["num_classes"], in_channels=first["in_channels"],
+def _config_of(row: dict) -> SamplerConfig:
+    """The sampler config a results line states (its settings and its input)."""
+    settings = row["settings"]
+    return SamplerConfig(
+        flops=tuple(settings["flops_band"]), resolution=row["resolution"], skeleton=settings["skeleton"],
+        stages=settings["stages"], num_classes=row["num_classes"], in_channels=row["in_channels"],
     )
-    keys = [k for k in (*SAMPLE_KEYS, *REGNET_KEYS) if k in first]
-    assert set(REGNET_KEYS) <= set(keys) or not space.startswith("regnet")
-    again = sample_space(space, FIRST, record["seed"], config)
-    assert [{k: s[k] for k in keys} for s in again] == [{k: r[k] for k in keys} for r in rows]
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)
+def test_resampling_reproduces_the_committed_files(path) -> None:
+    """Every committed line, under the paper's space names, is the sample its (space, seed, index)
+    draws now, and was trained from the seed its (seed, space, index, replicate) gives now: the
+    renamed spaces keep their random-stream names. Chapters 01 and 04 plot these models, and the
+    pilot's driver resumes its files with the new keys."""
+    from regnet_tutorial.sweep.runner import model_seed
+
+    rows = _committed_lines(path)
+    assert {r["space_names"] for r in rows} == {"paper"}
+    assert {r["space"] for r in rows} <= set(SPACES)
+    by_stream: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by_stream.setdefault((r["space"], r["seed"], json.dumps(r["settings"], sort_keys=True)), []).append(r)
+    for (space, seed, _), group in by_stream.items():
+        n = max(r["index"] for r in group) + 1
+        again = sample_space(space, n, seed, _config_of(group[0]))
+        for r in group:
+            keys = [k for k in (*SAMPLE_KEYS, *REGNET_KEYS) if k in again[r["index"]]]
+            assert {k: r[k] for k in keys} == {k: again[r["index"]][k] for k in keys}
+            assert r["model_seed"] == model_seed(seed, space, r["index"], r.get("replicate", 0))
+    if path == SWEEP.with_suffix(".jsonl"):
+        record = json.loads(SWEEP.with_suffix(".json").read_text())
+        assert all("--n 100 --seed 0" in c for c in record["commands"]) and record["seed"] == 0
+        assert {s: sum(r["space"] == s for r in rows) for s in record["models_per_space"]} == record["models_per_space"]
+
+
+def test_old_space_keys_are_refused_with_the_new_ones() -> None:
+    """No alias: ``regnet`` names the new key, and a line under the old names (where ``regnetx``
+    meant the constrained space) cannot be read as RegNetX."""
+    with pytest.raises(SamplingError, match="use regnetx"):
+        sample_space("regnet", 1)
+    old = {"space": "regnetx", "seed": 0, "index": 0}
+    with pytest.raises(SamplingError, match="migrate_space_names"):
+        check_space_names(old)
+    check_space_names({**old, "space_names": "paper"})
+    check_space_names({"space": "anynetx_a", "seed": 0, "index": 0})  # unchanged keys pass either way
+
+
+def test_the_limits_reject_regnetx_samples() -> None:
+    """The parameter and activation limits bind: at the paper's ImageNet band each of them rejects
+    some samples of RegNetX constrained without limits, and at our 28 px band the activation limit
+    rejects some RegNetX samples (so the constrained space's check above can fail)."""
+    wide = sample_space("regnetx_constrained_nolimits", 60, 0)
+    over = [over_limits(s) for s in wide]
+    assert any(p for p, _ in over) and any(a for _, a in over) and not all(p or a for p, a in over)
+    small = SamplerConfig(flops=(2e6, 4e6), resolution=28, skeleton="small", num_classes=10, in_channels=1)
+    over_small = [over_limits(s) for s in sample_space("regnetx", 60, 0, small)]
+    assert any(a for _, a in over_small)
+    # The constrained stream keeps exactly the draws within the limits: none of its samples is over.
+    assert not any(p or a for p, a in map(over_limits, sample_space("regnetx_constrained", 60, 0, small)))
+
+
+def test_migration_renames_old_lines_once(tmp_path) -> None:
+    """``results/migrate_space_names.py`` turns the old form of a committed file (old keys, no
+    ``space_names``) into the committed file, byte for byte, and leaves a migrated file alone."""
+    migrate = subprocess.run  # the script as a user runs it, from the repository root
+    back = {"regnetx": "regnet", "regnetx_constrained_nolimits": "regnetx"}
+    committed = SWEEP.with_suffix(".jsonl").read_text()
+    old_lines = []
+    for line in committed.splitlines()[::50]:
+        row = json.loads(line)
+        del row["space_names"]
+        row["space"] = back.get(row["space"], row["space"])
+        old_lines.append(json.dumps(row, sort_keys=True))
+    old = tmp_path / "old.jsonl"
+    old.write_text("".join(x + "\n" for x in old_lines))
+    for expected in ("renamed 14 of 14 lines", "already migrated"):
+        out = migrate([sys.executable, "results/migrate_space_names.py", str(old)], cwd=ROOT, capture_output=True,
+                      text=True, timeout=120)
+        assert out.returncode == 0 and expected in out.stdout, out.stderr
+        assert old.read_text() == "".join(x + "\n" for x in committed.splitlines()[::50])
 
 
 # ---------------------------------------------------------------- the sampler's closed-form band check

@@ -22,8 +22,8 @@ COMPLEXITY_AXES: tuple[tuple[str, str, float], ...] = (
 
 
 def space_color(name: str, position: int) -> str:
-    """A fixed colour per space (``"A"`` .. ``"RegNetX"`` or its key), so that a space keeps its
-    colour across panels; other names take the ``position``-th colour of the cycle."""
+    """A fixed colour per space (``"A"`` .. ``"RegNetX constrained"`` or its key), so that a space
+    keeps its colour across panels; other names take the ``position``-th colour of the cycle."""
     order = list(SHORT_NAMES.values())
     keys = list(SHORT_NAMES)
     if name in order:
@@ -37,8 +37,8 @@ def plot_edfs(
     ax: Axes, errors_by_space: Mapping[str, Sequence[float]], xlabel: str = "error (%)",
     chance: float | None = None, band: bool = True,
 ) -> None:
-    """Draw one error EDF per space on ``ax``, each labelled ``[name] n | min | mean`` (paper, Fig. 5),
-    with its 95% DKW band shaded (``band``: where two bands overlap, the data cannot tell the curves
+    """Draw one error EDF per space on ``ax``, each labelled ``[name] n | min | mean`` (as pycls's sweep
+    plots label them), with its 95% DKW band shaded (``band``: where two bands overlap, the data cannot tell the curves
     apart there) and, given ``chance`` (the error of guessing, in %), a dashed line there."""
     for i, (name, errors) in enumerate(errors_by_space.items()):
         x, f, low, high = edf_band(errors)

@@ -17,8 +17,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..util.cli import flops_band, int_at_least, run_subcommand
+from .plan import parse_spaces
 from .run_command import add_rerun_parser, add_run_parser
-from .spaces import DEFAULT_FLOPS, SKELETONS, SPACES, SamplerConfig, iter_samples, sample_to_json
+from .spaces import DEFAULT_FLOPS, RENAMED, SKELETONS, SPACES, SamplerConfig, iter_samples, sample_to_json
 
 
 def add_sample_parser(commands: argparse._SubParsersAction) -> None:
@@ -54,8 +55,8 @@ def add_reliability_parser(commands: argparse._SubParsersAction) -> None:
     """The ``reliability`` subcommand: the proxy pilot's per-budget table and the budget it chooses."""
     p = commands.add_parser("reliability", help="test-retest and validity of a training proxy, per budget")
     p.add_argument("results", nargs="+", help="one results file per budget (written by `sweep run --replicate`)")
-    p.add_argument("--spaces", default="regnet,anynetx_e", help="spaces to report (default regnet,anynetx_e)")
-    p.add_argument("--reference", default="regnet", help="the space whose reliability chooses the budget")
+    p.add_argument("--spaces", default="regnetx,anynetx_e", help="spaces to report (default regnetx,anynetx_e)")
+    p.add_argument("--reference", default="regnetx", help="the space whose reliability chooses the budget")
     p.add_argument("--threshold", type=float, default=0.7, help="Spearman both criteria must reach (default 0.7)")
     p.add_argument("--out", default=None, help="also write the summary as JSON here")
     p.set_defaults(func=run_reliability)
@@ -68,12 +69,14 @@ def run_reliability(args: argparse.Namespace) -> None:
     from ..util.atomic import write_json_atomic
     from .reliability import format_table, summarize
 
-    summary = summarize(args.results, [s.strip() for s in args.spaces.split(",")], args.reference, args.threshold)
+    spaces = parse_spaces(args.spaces, SPACES, RENAMED)
+    (reference,) = parse_spaces(args.reference, SPACES, RENAMED)
+    summary = summarize(args.results, spaces, reference, args.threshold)
     print(format_table(pd.DataFrame(summary["table"])))
     chosen = summary["chosen"] or f"none: no budget reaches {args.threshold} on both criteria"
     if summary["chosen_is_longest"]:
         chosen += " (the longest budget measured: its validity needs a longer one)"
-    print(f"chosen budget ({args.reference}, Spearman >= {args.threshold}): {chosen}")
+    print(f"chosen budget ({reference}, Spearman >= {args.threshold}): {chosen}")
     if args.out:
         write_json_atomic(args.out, summary)
 

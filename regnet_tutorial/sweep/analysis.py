@@ -6,7 +6,8 @@ the empirical distribution function::
     F(e) = (1/n) * sum_i 1[e_i < e]
 
 the fraction of models with error below ``e``. A space whose EDF lies to the left (more good
-models) is better. The paper's legends summarise each curve as ``[name] n | min | mean``.
+models) is better. Each curve's legend reads ``[name] n | min | mean``, as pycls's sweep plots
+label them (``pycls/sweep/plotting.py``, the paper's code; not the paper's own figures).
 
 **Empirical bootstrap** (Section 3.2). To find the best value of one parameter (e.g. the depth)
 with a confidence interval: sample 25% of the models with replacement, keep the best (lowest
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from .spaces import check_space_names
 
 
 def _errors(errors: Sequence[float]) -> np.ndarray:
@@ -44,7 +47,8 @@ def edf_curve(errors: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def edf_label(name: str, errors: Sequence[float]) -> str:
-    """The paper's legend entry: ``"[name] n | min | mean"``, errors to one decimal."""
+    """An EDF's legend entry as pycls's sweep plots write it: ``"[name] n | min | mean"``, errors to
+    one decimal."""
     e = _errors(errors)
     return f"[{name}] {e.size} | {e.min():.1f} | {e.mean():.1f}"
 
@@ -86,14 +90,18 @@ def bootstrap_best(
 
 SHORT_NAMES: dict[str, str] = {
     "anynetx_a": "A", "anynetx_b": "B", "anynetx_c": "C", "anynetx_d": "D", "anynetx_e": "E",
-    "regnet": "RegNet", "regnetx": "RegNetX",
+    "regnetx": "RegNetX", "regnetx_constrained_nolimits": "RegNetX constr., no limits",
+    "regnetx_constrained": "RegNetX constrained",
 }
-"""The names of the paper's EDF legends (``[A]``, ``[B]``, ...)."""
+"""The names of the EDF legends (``[A]``, ``[B]``, ..., ``[RegNetX]``), in the paper's order."""
 
 
 def group_by_space(records: Sequence[dict], metric: str = "top1_error") -> dict[str, list[dict]]:
-    """Result records grouped by ``space`` (in the paper's order, A to RegNetX), each group sorted
-    by its ``index``; records without a finite ``metric`` are left out."""
+    """Result records grouped by ``space`` (in the paper's order, A to RegNetX constrained), each
+    group sorted by its ``index``; records without a finite ``metric`` are left out. Lines written
+    under the old space keys raise (:func:`~regnet_tutorial.sweep.spaces.check_space_names`)."""
+    for number, record in enumerate(records, start=1):
+        check_space_names(record, f"record {number}")
     groups: dict[str, list[dict]] = {}
     for space in SHORT_NAMES:
         rows = [r for r in records if r.get("space") == space and np.isfinite(r.get(metric, np.nan))]

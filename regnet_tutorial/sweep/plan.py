@@ -5,7 +5,7 @@ torch, so that the command line starts fast (:mod:`regnet_tutorial.sweep.runner`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -83,12 +83,15 @@ class SweepPlan:
         return {"flops_band": list(self.flops), **asdict(self.train), **self.sample_options}
 
 
-def parse_spaces(text: str, known: Sequence[str]) -> tuple[str, ...]:
-    """``"anynetx_a,RegNet"`` -> ``("anynetx_a", "regnet")``, each checked against ``known``."""
+def parse_spaces(text: str, known: Sequence[str], renamed: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``"anynetx_a,RegNetX"`` -> ``("anynetx_a", "regnetx")``, each checked against ``known``; an
+    old key in ``renamed`` gets its new key in the error."""
     spaces = tuple(s.strip().lower() for s in text.split(",") if s.strip())
     if not spaces:
         raise SweepError(f"--spaces is empty: give one or more of {', '.join(known)}, separated by commas")
     for s in spaces:
+        if renamed and s in renamed:
+            raise SweepError(f"--spaces: {s!r} was renamed to the paper's name: use {renamed[s]}")
         if s not in known:
             raise SweepError(f"--spaces: {s!r} is unknown; choose from {', '.join(known)}")
     if len(set(spaces)) != len(spaces):

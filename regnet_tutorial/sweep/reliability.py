@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RegNetTutorialError
+from .spaces import SPACE_NAMES, SamplingError, check_space_names
 
 
 class ReliabilityError(RegNetTutorialError, ValueError):
@@ -44,6 +45,7 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     for number, line in enumerate(lines, start=1):
         try:
             r = json.loads(line)
+            check_space_names(r, f"{path} line {number}")
             s = r["settings"]
             rows.append({
                 "space": r["space"], "index": r["index"], "replicate": r.get("replicate", 0),
@@ -51,6 +53,8 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
                 "params": r["params"], "flops": r["flops"],
                 "train_images": s["train_images"], "epochs": s["epochs"], "val_images": s["val_images"],
             })
+        except SamplingError as e:
+            raise ReliabilityError(str(e)) from None
         except (json.JSONDecodeError, KeyError, TypeError):
             raise ReliabilityError(f"{path} line {number} is not a sweep result line; give files written by "
                                    "`sweep run`") from None
@@ -186,6 +190,7 @@ def summarize(
                 intervals[label][s] = spearman_ci(p["r0"], p["r1"])
     chosen = choose_budget(table, reference, threshold)
     return {"table": table.to_dict(orient="records"), "retest_ci95": intervals, "reference_space": reference,
+            "space_names": SPACE_NAMES,
             "threshold": threshold, "chosen": None if chosen is None else chosen["budget"],
             # The longest budget is valid against itself by definition: its validity is untested.
             "chosen_is_longest": chosen is not None and chosen["images_seen"] == table["images_seen"].max()}

@@ -16,7 +16,7 @@ import json
 
 from ..util.cli import flops_band, int_at_least
 from .plan import DATASETS, IMAGE_FOLDER_RESOLUTION, SweepError, SweepPlan, TrainSettings, parse_spaces
-from .spaces import SPACES, SamplerConfig, sample_space, spec_from_sample
+from .spaces import RENAMED, SPACES, SamplerConfig, sample_space, spec_from_sample
 
 SMALL_FLOPS: tuple[float, float] = (2e6, 4e6)
 """The default band for the small skeleton at 28 px: 2-4 MF."""
@@ -74,7 +74,7 @@ def run_rerun(args: argparse.Namespace) -> None:
 
 def run_run(args: argparse.Namespace) -> None:
     """Build the plan from ``args`` (checking every value first) and run it."""
-    spaces = parse_spaces(args.spaces, SPACES)
+    spaces = parse_spaces(args.spaces, SPACES, RENAMED)
     settings = TrainSettings(
         dataset=args.dataset, train_images=args.train_images, val_images=args.val_images, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,

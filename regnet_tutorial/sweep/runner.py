@@ -31,14 +31,17 @@ from ..util.progress import Progress
 from .images import ImageSet, load_dataset
 from .plan import SweepPlan, TrainSettings
 from .results_file import ResultsFile, ResultsFileError, result_key
+from .spaces import SamplingError, check_space_names, stream_name
 
 
 def model_seed(sweep_seed: int, space: str, index: int, replicate: int = 0) -> int:
     """The seed of one model's training, from (sweep seed, space, index, replicate) alone (31 bits).
 
     Replicate 0 is a model's first training run; replicate ``r > 0`` trains the same
-    architecture again from another seed, which measures the seed noise of a single run."""
-    key = f"{sweep_seed}/{space}/{index}" + (f"/r{replicate}" if replicate else "")
+    architecture again from another seed, which measures the seed noise of a single run. The
+    space enters by its stream name (:func:`~regnet_tutorial.sweep.spaces.stream_name`), so a
+    renamed space trains its models from the seeds they were committed with."""
+    key = f"{sweep_seed}/{stream_name(space)}/{index}" + (f"/r{replicate}" if replicate else "")
     digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:4], "big") >> 1
 
@@ -183,7 +186,7 @@ def run_sweep(
             try:
                 stack.enter_context(results.exclusive())
                 results.repair()
-                error = _different_sweep(results, settings)
+                error = _old_space_names(results) or _different_sweep(results, settings)
                 done = [result_key(r) for r in results.load()]
             except ResultsFileError as e:
                 error = str(e)
@@ -216,6 +219,17 @@ def run_sweep(
 
 def _count_new(results: ResultsFile, old_keys: set[str]) -> int:
     return sum(1 for r in results.load() if result_key(r) not in old_keys)
+
+
+def _old_space_names(results: ResultsFile) -> str | None:
+    """An error message if ``results`` holds lines written under the old space keys: resuming
+    would take an old ``regnetx`` line (the constrained space) for a RegNetX one."""
+    for number, record in enumerate(results.load(), start=1):
+        try:
+            check_space_names(record, f"{results.path} line {number}")
+        except SamplingError as e:
+            return str(e)
+    return None
 
 
 def _different_sweep(results: ResultsFile, settings: dict[str, Any]) -> str | None:

@@ -1,28 +1,55 @@
-"""The paper's design spaces as samplers (Section 3, Table 1; Section 4 for RegNetX).
+"""The paper's design spaces as samplers (Section 3, Table 1; Section 4 for RegNetX constrained).
 
 A *design space* is a set of models plus a distribution over it. Each space below draws
 models from the AnyNet skeleton (stem, four stages of X blocks, head; paper Figure 3) and
 keeps only those whose flops fall in a complexity band (rejection sampling; the paper's
 band is 360-400 MF at 224 px; every candidate is screened by a closed-form flops count,
 :func:`band_flops`, and only accepted ones get the full count). The spaces, each a
-refinement of the previous one:
+refinement of the previous one, under the paper's names (all use X blocks, hence the X):
 
-==========  ===================================================================
-AnyNetX_A   per stage i: depth d_i <= 16, width w_i <= 1024 (multiple of 8),
-            bottleneck ratio b_i in {1, 2, 4}, group width g_i in {1, 2, ..., 32}
-AnyNetX_B   A with one shared b
-AnyNetX_C   B with one shared g
-AnyNetX_D   C with w_{i+1} >= w_i
-AnyNetX_E   D with d_{i+1} >= d_i
-RegNet      d < 64, w0 < 256, wa < 256, 1.5 <= wm <= 3 (Eq. 2-4); b and g as in E;
-            exactly 4 stages after quantization
-RegNetX     RegNet with b = 1, d <= 40, wm >= 2 (Section 4)
-==========  ===================================================================
+==============================  ===================================================================
+AnyNetX_A                       per stage i: depth d_i <= 16, width w_i <= 1024 (multiple of 8),
+                                bottleneck ratio b_i in {1, 2, 4}, group width g_i one of the six
+                                powers of two 1, 2, 4, 8, 16, 32
+AnyNetX_B                       A with one shared b
+AnyNetX_C                       B with one shared g
+AnyNetX_D                       C with w_{i+1} >= w_i
+AnyNetX_E                       D with d_{i+1} >= d_i
+RegNetX                         d < 64, w0 < 256, wa < 256, 1.5 <= wm <= 3 (Eq. 2-4); b and g as
+                                in E; exactly 4 stages after quantization (Section 3.3)
+RegNetX constrained, no limits  RegNetX with b = 1, d <= 40, wm >= 2: the first half of Section
+                                4's refinement only (the space of this tutorial's first sweep)
+RegNetX constrained             RegNetX with b = 1, d <= 40, wm >= 2 *and* the parameter and
+                                activation limits (Section 4, "RegNetX constrained")
+==============================  ===================================================================
+
+The command-line keys (:data:`PAPER_NAMES`) of the last three are ``regnetx``,
+``regnetx_constrained_nolimits``, ``regnetx_constrained``. Before the spaces took the paper's
+names, ``regnet`` meant RegNetX and ``regnetx`` meant the constrained space without limits;
+``regnet`` is now refused with the new key, and lines written under the old names carry no
+``space_names`` field (:func:`check_space_names`; ``results/migrate_space_names.py`` renames them).
+
+**The parameter and activation limits** (:func:`within_paper_limits`). The paper: "we limit
+parameters and activations, following Figure 12 (bottom)", the fits of the best models'
+complexity against flops (activations grow with the square root of flops, parameters
+linearly). Its text gives no numbers; the numbers are pycls's, the paper's code, whose sweep
+config documents them for RegNets (``pycls/sweep/config.py``, ``SETUP.CONSTRAINTS.CX``): for
+flops F in GF, params <= 3 + 5.5 F and acts <= 6.5 sqrt(F), both in millions. Those fits are
+for ImageNet models at 224 px; at 28 px on the small skeleton the same architecture has about
+1/16 of the flops and activations and a 10-class head, so applying them to our counts would
+be a different constraint. The limits are therefore applied to each sample's **ImageNet
+equivalent**: the same stages (depths, widths, b, g) on the paper's skeleton (stem stride 2,
+224 px, 3 input channels, 1000 classes), counted by :mod:`regnet_tutorial.complexity`. On the
+ImageNet skeleton at 224 px this is the sample itself, exactly the paper's setting. A small
+skeleton with fewer than four stages is checked the same way, an extrapolation of the paper's
+fits to nets it never measured. At our 2-4 MF band the equivalent is about 30-65 MF, below the
+paper's smallest model (200 MF): there the 3 M parameter intercept is never reached and only
+the activation limit rejects samples (a few percent of RegNetX constrained, no limits).
 
 How values are drawn follows the paper's code (pycls ``sweep/random.py``):
 
 * d_i, w_i, w0, wa, wm are log-uniform, quantized up (``ceil``) to 1, 8, 8, 0.1 and 0.001;
-  the RegNet depth d is uniform. g is uniform over the powers of two 1..32, b uniform
+  the RegNetX depth d is uniform. g is uniform over the powers of two 1..32, b uniform
   over {1, 2, 4}. Lower bounds the paper leaves open come from pycls's RegNet sampler:
   w0 >= 8 and wa >= 8.
 * D's and E's orderings are drawn by sorting the four independent draws. For continuous
@@ -35,7 +62,7 @@ How values are drawn follows the paper's code (pycls ``sweep/random.py``):
   stored ``g`` may be smaller than drawn (it equals the inner width then), and ``w`` may move
   to the nearest width whose inner width ``g`` divides; every constraint above is checked
   again on the adjusted model, and a model that breaks one is rejected.
-* A RegNet draw is rejected unless its quantized widths give exactly the requested number
+* A RegNetX draw is rejected unless its quantized widths give exactly the requested number
   of stages with no stage skipped (pycls: ``num_stages == max_stages``).
 
 The paper's bottleneck *ratio* b gives the inner width ``w / b``; the package's
@@ -51,9 +78,11 @@ from the paper, and the complexity counter covers it.
 
 **Reproducibility.** A stream of samples is a pure function of ``(space, seed)`` and the
 band/skeleton arguments: a :class:`random.Random` seeded with the string
-``"regnet-tutorial:<space>:<seed>"`` (Python seeds strings through SHA-512, the same on
-every platform) and only ``random()`` draws. The ``index``-th sample of a stream does not
-depend on how many are asked for, so ``n=100`` is a prefix of ``n=200``.
+``"regnet-tutorial:<stream>:<seed>"`` (Python seeds strings through SHA-512, the same on
+every platform) and only ``random()`` draws. ``<stream>`` is the space's key, except for the
+two spaces renamed after samples were committed, which keep the key they had then
+(:data:`STREAM_NAMES`), so that every committed sample is drawn again. The ``index``-th sample
+of a stream does not depend on how many are asked for, so ``n=100`` is a prefix of ``n=200``.
 """
 
 from __future__ import annotations
@@ -62,10 +91,10 @@ import json
 import math
 import random
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..complexity import band_flops, model_complexity
+from ..complexity import Complexity, band_flops, model_complexity
 from ..design_space import (
     MAX_STAGES,
     QUANTUM,
@@ -81,11 +110,31 @@ from ..errors import check_int
 
 PAPER_NAMES: dict[str, str] = {
     "anynetx_a": "AnyNetX_A", "anynetx_b": "AnyNetX_B", "anynetx_c": "AnyNetX_C",
-    "anynetx_d": "AnyNetX_D", "anynetx_e": "AnyNetX_E", "regnet": "RegNet", "regnetx": "RegNetX",
+    "anynetx_d": "AnyNetX_D", "anynetx_e": "AnyNetX_E", "regnetx": "RegNetX",
+    "regnetx_constrained_nolimits": "RegNetX constrained, no limits", "regnetx_constrained": "RegNetX constrained",
 }
-"""Space key (lower case, as on the command line) -> the paper's name."""
+"""Space key (lower case, as on the command line) -> the paper's name (Sections 3 and 4), in the
+order of the refinements."""
 
 SPACES: tuple[str, ...] = tuple(PAPER_NAMES)
+
+SPACE_NAMES = "paper"
+"""The value of every sample's ``space_names`` field: the keys above, the paper's names. Lines
+without it were written when ``regnet`` meant RegNetX and ``regnetx`` its constrained space
+without limits (:func:`check_space_names`)."""
+
+RENAMED: dict[str, str] = {"regnet": "regnetx"}
+"""Old key -> new key, for the one-line error an old key gets (no alias: the old ``regnetx``
+is now RegNetX constrained, no limits, and its key means RegNetX)."""
+
+OLD_NAMES: dict[str, str] = {"regnet": "regnetx", "regnetx": "regnetx_constrained_nolimits"}
+"""Old key -> new key of a line written before the rename (``results/migrate_space_names.py``)."""
+
+STREAM_NAMES: dict[str, str] = {"regnetx": "regnet", "regnetx_constrained_nolimits": "regnetx"}
+"""Space key -> the name its random streams are seeded with, where the two differ. Both spaces
+were sampled, trained and committed under their old keys, and a stream seeded with the new key
+would draw other models: keeping the old names keeps every committed sample reproducible
+(``tests/test_sweep_spaces.py`` re-samples the committed files)."""
 
 SKELETONS: dict[str, int] = {"imagenet": 2, "small": 1}
 """Skeleton name -> stem stride."""
@@ -100,16 +149,22 @@ MAX_STAGE_DEPTH = 16
 MAX_WIDTH = 1024
 REGNET_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     # d < 64, w0 < 256, wa < 256 (strict: the largest quantized values below 256), 1.5 <= wm <= 3.
-    "regnet": {"d": (1, 63), "w0": (8, 248), "wa": (8.0, 255.9), "wm": (1.5, 3.0)},
-    "regnetx": {"d": (1, 40), "w0": (8, 248), "wa": (8.0, 255.9), "wm": (2.0, 3.0)},
+    "regnetx": {"d": (1, 63), "w0": (8, 248), "wa": (8.0, 255.9), "wm": (1.5, 3.0)},
+    # Section 4: b = 1, d <= 40, wm >= 2 (b is fixed in _draw_regnet).
+    "regnetx_constrained_nolimits": {"d": (1, 40), "w0": (8, 248), "wa": (8.0, 255.9), "wm": (2.0, 3.0)},
+    "regnetx_constrained": {"d": (1, 40), "w0": (8, 248), "wa": (8.0, 255.9), "wm": (2.0, 3.0)},
 }
+CONSTRAINED: tuple[str, ...] = ("regnetx_constrained_nolimits", "regnetx_constrained")
+"""The spaces with Section 4's b = 1, d <= 40, wm >= 2."""
+LIMITED: tuple[str, ...] = ("regnetx_constrained",)
+"""The spaces with Section 4's parameter and activation limits (:func:`within_paper_limits`)."""
 
 SAMPLE_KEYS: tuple[str, ...] = (
-    "space", "index", "seed", "depths", "widths", "bottleneck_ratios", "group_widths", "strides",
+    "space", "space_names", "index", "seed", "depths", "widths", "bottleneck_ratios", "group_widths", "strides",
     "se_ratio", "stem_width", "stem_stride", "resolution", "num_classes", "in_channels",
     "flops", "params", "acts",
 )
-"""Keys of every sample; RegNet samples add ``REGNET_KEYS``."""
+"""Keys of every sample; RegNetX samples (of all three RegNetX spaces) add ``REGNET_KEYS``."""
 REGNET_KEYS: tuple[str, ...] = ("d", "w0", "wa", "wm")
 
 
@@ -118,11 +173,30 @@ class SamplingError(DesignSpaceError):
 
 
 def canonical_space(space: str) -> str:
-    """The lower-case key of ``space`` (names are case-insensitive), or a :class:`SamplingError`."""
+    """The lower-case key of ``space`` (names are case-insensitive), or a :class:`SamplingError`
+    (an old key's names the new one)."""
     key = str(space).lower()
+    if key in RENAMED:
+        raise SamplingError(
+            f"space {space!r} was renamed to the paper's name: use {RENAMED[key]} (RegNetX); the constrained "
+            "spaces are regnetx_constrained and regnetx_constrained_nolimits."
+        )
     if key not in PAPER_NAMES:
         raise SamplingError(f"unknown space {space!r}: choose one of {', '.join(SPACES)} (any case).")
     return key
+
+
+def check_space_names(record: Mapping[str, Any], where: str = "a line") -> None:
+    """Raise a :class:`SamplingError` if ``record`` was written under the old space keys and its
+    key is one whose meaning changed (``regnet``, ``regnetx``): reading it now would mistake
+    the space. Lines of the AnyNetX spaces, whose keys did not change, pass either way."""
+    if record.get("space_names") == SPACE_NAMES or record.get("space") not in OLD_NAMES:
+        return
+    raise SamplingError(
+        f"{where} has space {record.get('space')!r} under the old names (no space_names field), where "
+        "regnet meant RegNetX and regnetx meant RegNetX constrained without limits: rename its spaces "
+        "with `python results/migrate_space_names.py FILE` and read it again."
+    )
 
 
 # ---------------------------------------------------------------- random draws (pycls style)
@@ -176,19 +250,19 @@ def _draw_anynet(rng: random.Random, space: str, stages: int) -> tuple[list[int]
 
 
 def _draw_regnet(rng: random.Random, space: str) -> dict[str, Any]:
-    """Raw ``d, w0, wa, wm, b, g`` of the RegNet or RegNetX space."""
+    """Raw ``d, w0, wa, wm, b, g`` of one of the RegNetX spaces."""
     r = REGNET_RANGES[space]
     d = _uniform_int(rng, int(r["d"][0]), int(r["d"][1]))
     w0 = int(round(_log_uniform(rng, r["w0"][0], r["w0"][1], QUANTUM)))
     wa = round(_log_uniform(rng, r["wa"][0], r["wa"][1], 0.1), 1)
     wm = round(_log_uniform(rng, r["wm"][0], r["wm"][1], 0.001), 3)
-    b = 1 if space == "regnetx" else _choice(rng, BOTTLENECK_RATIOS)
+    b = 1 if space in CONSTRAINED else _choice(rng, BOTTLENECK_RATIOS)
     g = _choice(rng, GROUP_WIDTHS)
     return {"d": d, "w0": w0, "wa": wa, "wm": wm, "b": b, "g": g}
 
 
 def _regnet_stages(p: dict[str, Any], stages: int) -> tuple[list[int], list[int]] | None:
-    """Per-stage ``(depths, widths)`` of a RegNet draw, or ``None`` unless it has exactly
+    """Per-stage ``(depths, widths)`` of a RegNetX draw, or ``None`` unless it has exactly
     ``stages`` stages with none skipped (pycls's ``num_stages == max_stages`` check)."""
     # No skipped stage: the largest exponent round(s_j), at the last block, must be stages - 1.
     u_last = linear_width(p["d"] - 1, p["w0"], p["wa"])
@@ -216,6 +290,37 @@ def satisfies_space(space: str, depths: list[int], widths: list[int], bs: list[i
     if space in ("anynetx_d", "anynetx_e") and any(a > c for a, c in zip(widths, widths[1:])):
         return False
     return not (space == "anynetx_e" and any(a > c for a, c in zip(depths, depths[1:])))
+
+
+# ---------------------------------------------------------------- Section 4's limits
+
+PAPER_SKELETON: dict[str, int] = {"resolution": 224, "num_classes": 1000, "in_channels": 3, "stem_stride": 2}
+"""Where the paper's complexity fits hold: ImageNet at 224 px, stem stride 2."""
+
+
+def paper_limits(flops: float) -> tuple[float, float]:
+    """The parameter and activation limits at ``flops`` multiply-adds (ImageNet, 224 px):
+    ``(3 + 5.5 F) * 1e6`` parameters and ``6.5 sqrt(F) * 1e6`` activations for ``F = flops / 1e9``
+    (pycls's ``SETUP.CONSTRAINTS.CX`` note for RegNets; the form is the paper's Figure 12 bottom:
+    parameters linear in flops, activations in its square root)."""
+    f = flops / 1e9
+    return (3 + 5.5 * f) * 1e6, 6.5 * math.sqrt(f) * 1e6
+
+
+def paper_equivalent(spec: StageSpec) -> Complexity:
+    """The complexity of ``spec``'s stages on the paper's skeleton (:data:`PAPER_SKELETON`)."""
+    on_paper = replace(spec, stem_stride=PAPER_SKELETON["stem_stride"])
+    return model_complexity(
+        on_paper, PAPER_SKELETON["resolution"], PAPER_SKELETON["num_classes"], PAPER_SKELETON["in_channels"]
+    )
+
+
+def within_paper_limits(spec: StageSpec) -> bool:
+    """Whether ``spec``'s ImageNet equivalent satisfies the parameter and activation limits of
+    RegNetX constrained (module docstring: why the equivalent, not the sample's own counts)."""
+    cx = paper_equivalent(spec)
+    max_params, max_acts = paper_limits(cx.flops)
+    return cx.params <= max_params and cx.acts <= max_acts
 
 
 # ---------------------------------------------------------------- the sampler
@@ -252,8 +357,13 @@ class SamplerConfig:
             )
 
 
+def stream_name(space: str) -> str:
+    """The name ``space``'s random streams are seeded with (:data:`STREAM_NAMES`)."""
+    return STREAM_NAMES.get(space, space)
+
+
 def _rng(space: str, seed: int) -> random.Random:
-    return random.Random(f"regnet-tutorial:{space}:{seed}")
+    return random.Random(f"regnet-tutorial:{stream_name(space)}:{seed}")
 
 
 def _draw(rng: random.Random, space: str, cfg: SamplerConfig) -> dict[str, Any] | None:
@@ -320,10 +430,12 @@ def iter_samples(
             bottleneck_multipliers=tuple(1 / b for b in fields["bottleneck_ratios"]),
             strides=(2,) * cfg.stages, se_ratio=0.0, stem_width=STEM_WIDTH, stem_stride=SKELETONS[cfg.skeleton],
         )
+        if key in LIMITED and not within_paper_limits(spec):
+            continue
         cx = model_complexity(spec, cfg.resolution, cfg.num_classes, cfg.in_channels)
         regnet = {k: fields.pop(k) for k in REGNET_KEYS if k in fields}
         yield {
-            "space": key, "index": index, "seed": seed, **fields,
+            "space": key, "space_names": SPACE_NAMES, "index": index, "seed": seed, **fields,
             "strides": list(spec.strides), "se_ratio": spec.se_ratio, "stem_width": spec.stem_width,
             "stem_stride": spec.stem_stride, "resolution": cfg.resolution, "num_classes": cfg.num_classes,
             "in_channels": cfg.in_channels, "flops": cx.flops, "params": cx.params, "acts": cx.acts, **regnet,
@@ -374,6 +486,7 @@ def sample_from_json(line: str) -> dict[str, Any]:
     sample = json.loads(line)
     if not isinstance(sample, dict):
         raise SamplingError("a sample line must be a JSON object: pass a line written by `sweep sample`.")
+    check_space_names(sample, "the sample line")
     missing = [k for k in SAMPLE_KEYS if k not in sample]
     if missing:
         raise SamplingError(f"sample line lacks {', '.join(missing)}: pass a line written by `sweep sample`.")

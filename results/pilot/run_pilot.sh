@@ -10,7 +10,7 @@ PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=1
 N=${PILOT_N:-10}
 run() {  # run TRAIN_IMAGES EPOCHS REPLICATE
-    "$PY" -m regnet_tutorial.sweep run --spaces regnet,anynetx_e --n "$N" --seed 0 \
+    "$PY" -m regnet_tutorial.sweep run --spaces regnetx,anynetx_e --n "$N" --seed 0 \
         --train-images "$1" --epochs "$2" --val-images 10000 --batch-size 128 --channels-last \
         --replicate "$3" --log-every 120 --out "results/pilot/pilot_${1}x${2}.jsonl"
 }
