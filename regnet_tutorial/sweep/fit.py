@@ -17,7 +17,7 @@ Predicted widths are computed exactly as :func:`regnet_tutorial.design_space.qua
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,3 +101,8 @@ def fit_linear(observed: Sequence[int], coarse: int = 48, refine_top: int = 6, r
     e, w0, wa, wm = best
     pred = predicted_widths(d, w0, wa, wm)
     return LinearFit(int(w0), wa, wm, float(e_fit(obs, pred)), tuple(int(p) for p in pred))
+
+
+def sample_e_fits(samples: Sequence[Mapping[str, Sequence[int]]]) -> np.ndarray:
+    """The ``e_fit`` of each sampled model (a results line or a sample with ``depths`` and ``widths``)."""
+    return np.array([fit_linear(block_widths(s["depths"], s["widths"])).e_fit for s in samples])

@@ -22,6 +22,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -194,6 +195,34 @@ def summarize(
             "threshold": threshold, "chosen": None if chosen is None else chosen["budget"],
             # The longest budget is valid against itself by definition: its validity is untested.
             "chosen_is_longest": chosen is not None and chosen["images_seen"] == table["images_seen"].max()}
+
+
+class Retest(NamedTuple):
+    """One run's test-retest Spearman in one space at one pilot budget, with its 95% interval."""
+
+    budget: str
+    images_seen: int
+    rho: float
+    low: float
+    high: float
+
+
+def retest_near(summary: Mapping[str, object], images_seen: int, space: str) -> Retest:
+    """The test-retest reliability of one run at the pilot budget nearest to ``images_seen``.
+
+    ``summary`` is :func:`summarize`'s record (``results/pilot/pilot_summary.json``). A sweep trained
+    on ``images_seen`` images (train images x epochs) reads how reliable one of its runs is here;
+    the nearer of two equally distant budgets is the cheaper one."""
+    table = list(summary["table"])  # type: ignore[call-overload]
+    if not table:
+        raise ReliabilityError("the pilot summary holds no budget; run the pilot and summarize it first")
+    near = min(table, key=lambda r: (abs(r["images_seen"] - images_seen), r["images_seen"]))
+    intervals = summary["retest_ci95"][near["budget"]]  # type: ignore[index]
+    if space not in intervals:
+        raise ReliabilityError(f"the pilot did not measure space {space!r}; it measured {sorted(intervals)}")
+    low, high = intervals[space]
+    return Retest(near["budget"], int(near["images_seen"]), float(near[f"retest_{space}"]), float(low),
+                  float(high))
 
 
 def format_table(table: pd.DataFrame) -> str:
