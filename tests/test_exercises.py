@@ -162,3 +162,108 @@ def test_ch04_solution1_b_on_a_and_d_against_e() -> None:
         assert low < 0 < high  # "both intervals contain zero"
     assert min(errors["anynetx_d"]) == numbers[6] == 49.0  # D's single best model
     assert "the paper finds E better than D" in text
+
+
+def _committed_sweep() -> dict[str, list[dict]]:
+    import json
+
+    lines = (NOTEBOOKS.parent / "results" / "sweep_fashion_mnist.jsonl").read_text().splitlines()
+    spaces: dict[str, list[dict]] = {}
+    for r in map(json.loads, filter(str.strip, lines)):
+        spaces.setdefault(r["space"], []).append(r)
+    return spaces
+
+
+def _numbers(text: str) -> list[float]:
+    """Every decimal number of ``text`` in order, the typographic minus read as a minus."""
+    return [float(x.replace("−", "-")) for x in re.findall(r"[−-]?\d+\.\d+", text)]
+
+
+def test_ch01_solution4_widths_explain_the_most() -> None:
+    """Each family's R^2 (the squared correlation of the error with its least-squares fit on the
+    family's four log stage values) and its 95% interval, by a bootstrap of our own (another seed:
+    the ends agree to 0.05), against the solution's "R^2 = 0.56 ... [0.39, 0.77] ...". """
+    import numpy as np
+
+    text = solution("01_design_spaces.ipynb", 4)
+    quoted = text[text.index("The widths explain"):text.index("whose intervals overlap")]
+    numbers = _numbers(quoted)
+    assert len(numbers) == 12, numbers  # R^2, low, high for w, d, g, b in the text's order
+    rows = _committed_sweep()["anynetx_a"]
+    e = np.array([r["top1_error"] for r in rows])
+
+    def r2(x: np.ndarray, y: np.ndarray) -> float:
+        design = np.column_stack([np.ones(len(y)), x])
+        fitted = design @ np.linalg.lstsq(design, y, rcond=None)[0]
+        return float(np.corrcoef(fitted, y)[0, 1] ** 2)
+
+    rng = np.random.default_rng(2024)
+    for k, key in enumerate(("widths", "depths", "group_widths", "bottleneck_ratios")):
+        x = np.log([r[key] for r in rows])
+        idx = rng.integers(0, e.size, (4000, e.size))
+        low, high = np.quantile([r2(x[i], e[i]) for i in idx], [0.025, 0.975])
+        value, lo, hi = numbers[3 * k: 3 * k + 3]
+        assert round(r2(x, e), 2) == value and abs(low - lo) < 0.05 and abs(high - hi) < 0.05, key
+    assert numbers[0] > 0.5 and max(numbers[3::3]) <= 0.08 and numbers[1] > max(numbers[5::3])  # "far more"
+
+
+def test_ch01_solution5_models_needed_for_a_one_point_step() -> None:
+    """n = (z_0.975 + z_0.8)^2 (sigma_D^2 + sigma_E^2) / delta^2 for delta = 1 point, with the exact
+    normal quantiles (the solution rounds them to 1.96 and 0.84) and the committed errors."""
+    from statistics import NormalDist, pstdev
+
+    text = solution("01_design_spaces.ipynb", 5)
+    found = re.search(r"standard deviations of (\d+\.\d) and (\d+\.\d) points, this is about (\d+) models", text)
+    assert found, "the solution no longer quotes the SDs and the number of models"
+    sweep = _committed_sweep()
+    sd_d, sd_e = (pstdev(r["top1_error"] for r in sweep[s]) for s in ("anynetx_d", "anynetx_e"))
+    assert (f"{sd_d:.1f}", f"{sd_e:.1f}") == found.group(1, 2)
+    z = NormalDist().inv_cdf(0.975) + NormalDist().inv_cdf(0.8)
+    n = z**2 * (sd_d**2 + sd_e**2)
+    assert round(2.8**2 * (sd_d**2 + sd_e**2)) == int(found.group(3))  # the solution's own formula
+    assert abs(n - int(found.group(3))) / n < 0.01  # "about": within 1% of the exact quantiles'
+
+
+def test_ch04_solution4_a_subset_chosen_after_the_fact() -> None:
+    """The subset b = 4, w_m <= 2 of RegNetX against all of it: its size, the difference of means and
+    the difference at equal log10 parameters (our own least squares), each with a percentile
+    bootstrap of our own (another seed: the ends agree to 0.25 points), and the p-values' rounding."""
+    import numpy as np
+
+    from regnet_tutorial.sweep.analysis import compare, controlled_difference
+
+    nb = nbformat.read(NOTEBOOKS / "04_design_space_analysis.ipynb", as_version=4)
+    cell = next(c.source for c in nb.cells if "a constrained space for this scale" in c.source)
+    text = " ".join(cell[cell.index("On the committed sweep"):].split())
+    found = re.search(r"sweep (\d+) of the (\d+) RegNetX models qualify", text)
+    assert found
+    rows = _committed_sweep()["regnetx"]
+    keep = np.array([r["bottleneck_ratios"][0] == 4 and r["wm"] <= 2.0 for r in rows])
+    assert (int(keep.sum()), len(rows)) == tuple(map(int, found.group(1, 2)))
+    e = np.array([r["top1_error"] for r in rows])
+    logp = np.log10([r["params"] for r in rows])
+    # In order: the mean difference (as "points below"), its interval, p; the same at equal params.
+    below, lo, hi, p, below_p, lo_p, hi_p, p_p = _numbers(text[found.end():text.index("which")])
+    rng = np.random.default_rng(99)
+    sub, full = e[keep], e
+
+    def at_params(e1: np.ndarray, l1: np.ndarray, e2: np.ndarray, l2: np.ndarray) -> float:
+        y = np.concatenate([e1, e2])
+        design = np.column_stack([np.ones(y.size), np.r_[np.ones(e1.size), np.zeros(e2.size)], np.r_[l1, l2]])
+        return float(np.linalg.lstsq(design, y, rcond=None)[0][1])
+
+    boot = [rng.choice(sub, sub.size).mean() - rng.choice(full, full.size).mean() for _ in range(10_000)]
+    assert round(full.mean() - sub.mean(), 1) == below
+    assert np.quantile(boot, 0.025) == pytest.approx(lo, abs=0.25) and np.quantile(boot, 0.975) == pytest.approx(
+        hi, abs=0.25)
+    boot_p = []
+    for _ in range(2000):
+        i, j = rng.integers(0, sub.size, sub.size), rng.integers(0, full.size, full.size)
+        boot_p.append(at_params(sub[i], logp[keep][i], full[j], logp[j]))
+    assert round(-at_params(sub, logp[keep], full, logp), 1) == below_p
+    assert np.quantile(boot_p, 0.025) == pytest.approx(lo_p, abs=0.25)
+    assert np.quantile(boot_p, 0.975) == pytest.approx(hi_p, abs=0.25)
+    # The p-values are the package's permutation tests, as the solution's code prints them.
+    assert round(compare(sub, full).p_value, 2) == p
+    assert round(controlled_difference(sub, 10**logp[keep], full, 10**logp).p_value, 2) == p_p
+    assert hi < 0 and hi_p < 0 and "Both intervals exclude 0" in text
