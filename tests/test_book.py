@@ -42,7 +42,7 @@ DESKTOP_WIDTH = 1400
 # The chapters that end with an "Exercises" section whose solutions are collapsed dropdowns.
 # Chapters not listed here do not have one yet (issue 9 asks for one in every chapter).
 CHAPTERS_WITH_EXERCISES = ("01_design_spaces", "02_regnet_parametrization", "03_blocks", "04_design_space_analysis",
-                           "05_training_with_accelerate", "06_evaluation")
+                           "05_training_with_accelerate", "06_evaluation", "A1_engineering_a_training_run")
 # The seed table as shipped with the package (a verbatim copy of shared/reference/...).
 MMCLS_README = ROOT / "regnet_tutorial" / "weights" / "published_data" / "mmcls_regnet_README.md"
 
@@ -60,8 +60,8 @@ def toc_files() -> list[str]:
 
 
 def chapter_notebooks() -> list[Path]:
-    """The chapter notebooks in notebooks/ (``NN_name.ipynb``)."""
-    return sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    """The chapter notebooks in notebooks/ (``NN_name.ipynb``), then the appendices (``A1_name.ipynb``)."""
+    return sorted(p for p in (ROOT / "notebooks").glob("[0-9A][0-9]_*.ipynb"))
 
 
 def page_title(path: Path) -> str:
@@ -110,7 +110,9 @@ def test_bibliography_defines_every_cited_key_with_full_data() -> None:
         for field in ("title", "year"):
             assert entry.fields.get(field), f"{key}: no {field}"
         venue = entry.fields.get("booktitle") or entry.fields.get("journal")
-        assert venue, f"{key}: no venue (booktitle or journal)"
+        if entry.type == "book":  # a book is its own venue: its publisher says where it appeared
+            venue = entry.fields.get("publisher")
+        assert venue, f"{key}: no venue (booktitle or journal; a book's publisher)"
 
 
 def test_design_card_names_every_module_of_the_package() -> None:

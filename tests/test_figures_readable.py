@@ -19,7 +19,7 @@ from _png import png_facts, smallest_text_css_px
 from regnet_tutorial.figures.style import FIGURE_WIDTH, figure_png, use_tutorial_style
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + [ROOT / "book" / "results.ipynb"]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9A][0-9]_*.ipynb")) + [ROOT / "book" / "results.ipynb"]
 PHONE_COLUMN = 358  # CSS px: the text column of the book on a 390 px wide phone
 MIN_TEXT = 8.0  # CSS px
 

@@ -37,7 +37,7 @@ import pytest
 from _browser import chrome_options, start_chrome
 from conftest import ROOT
 
-CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9A][0-9]_*.ipynb"))  # chapters, then appendices
 KERNEL_DISPLAY_NAME = "Python 3 (regnet-tutorial)"  # installed into .venv by the Makefile
 BIB_KEYS = frozenset(re.findall(r"^@\w+\{\s*([^,\s]+)\s*,", (ROOT / "book" / "references.bib").read_text(), re.M))
 # Lab settings for a deterministic page: every cell in the DOM (no virtual scrolling), no
@@ -153,7 +153,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             (repo / entry.name).symlink_to(entry)
     root = repo / "notebooks"
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    for notebook in root.glob("[0-9][0-9]_*.ipynb"):
+    for notebook in root.glob("[0-9A][0-9]_*.ipynb"):
         _strip_first_code_cell(notebook)
     _write_control_notebook(root / "zz_control.ipynb")
     settings = tmp / "settings"
