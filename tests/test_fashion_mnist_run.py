@@ -170,3 +170,10 @@ def test_the_records_are_the_runs_own_files_unedited(name: str) -> None:
         assert list(yaml.safe_load(text)) == list(config_to_dict(load_config(RECIPE)))
     else:
         assert text.splitlines()[0] == "step,name,value"
+
+
+def test_the_readme_quotes_the_runs_test_top1() -> None:
+    """The README's sentence about the full run quotes final.json's last-epoch top-1 and its error."""
+    top1 = _json("final.json")["metrics"]["val_top1"]
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert f"It reached {top1:.2f}% test top-1 ({100 - top1:.2f}% error)" in readme
