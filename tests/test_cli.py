@@ -9,6 +9,7 @@ import importlib
 import inspect
 import pkgutil
 import runpy
+import sys
 
 import pytest
 from conftest import ROOT
@@ -160,3 +161,18 @@ def test_subcommands_read_the_snake_case_alias_too(capsys):
     kebab = capsys.readouterr().out
     assert sweep_main([*argv, "--num_classes", "10", "--in_channels=1"]) == 0
     assert capsys.readouterr().out == kebab and '"num_classes": 10' in kebab and '"in_channels": 1' in kebab
+
+
+def test_a_closed_output_pipe_stops_a_command_quietly():
+    """`sweep sample ... | head -1`: once the reader has gone, the command stops with the shell's
+    SIGPIPE status (141) and no BrokenPipeError traceback."""
+    import subprocess
+
+    command = [sys.executable, "-m", "regnet_tutorial.sweep", "sample", "--space", "anynetx_a", "--n", "100000",
+               "--resolution", "28", "--skeleton", "small", "--num-classes", "10", "--in-channels", "1",
+               "--flops", "2e6:4e6"]
+    p = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline().startswith(b'{"space": "anynetx_a"')
+    p.stdout.close()  # what `head -1` does after its line
+    _, err = p.communicate(timeout=120)
+    assert (p.returncode, err.decode()) == (141, "")

@@ -12,8 +12,10 @@ from regnet_tutorial.sweep.reliability import (
     binomial_sd,
     budget_table,
     choose_budget,
+    corrected_validity,
     seed_sd,
     spearman,
+    spearman_brown,
     spearman_ci,
 )
 
@@ -109,6 +111,8 @@ def test_reliability_command_prints_the_table_writes_the_summary_and_refuses_bad
     summary = json.loads(out.read_text())
     assert summary["chosen"] == "15k x 1" and "chosen budget (regnetx, Spearman >= 0.7): 15k x 1" in printed
     assert summary["chosen_is_longest"] and "its validity needs a longer one" in printed
+    assert summary["chosen_corrected"] == "15k x 1"
+    assert "corrected for the longest budget's own noise: 15k x 1" in printed
     retest = [row["retest_regnetx"] for row in summary["table"]]
     assert f"{retest[0]:.2f}" in printed and retest[1] > 0.9
     lo, hi = summary["retest_ci95"]["15k x 1"]["regnetx"]
@@ -148,3 +152,39 @@ def test_reliability_figure_draws_the_summary_numbers():
     dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     np.testing.assert_allclose(dashed[0].get_ydata(), table["vs_longest_regnetx"])
     assert ax.get_xscale() == "log" and any(line.get_ydata()[0] == 0.7 for line in ax.get_lines())
+
+
+def test_spearman_brown_and_the_attenuation_ceiling_closed_forms():
+    assert spearman_brown(0.5) == pytest.approx(2 / 3)  # two runs averaged: 2r / (1 + r)
+    assert spearman_brown(0.5, k=4) == pytest.approx(0.8)
+    assert spearman_brown(1.0) == 1.0 and spearman_brown(0.0) == 0.0
+    # validity 0.4 between means of reliability 2/3 and 3/5 (single runs 0.5 and 3/7)
+    assert corrected_validity(0.4, 0.5, 3 / 7) == pytest.approx(0.4 / math.sqrt(2 / 3 * 3 / 5))
+    assert math.isnan(corrected_validity(0.4, 0.8, -0.1))  # no ceiling to divide by
+
+
+def test_a_noisy_longest_budget_caps_the_raw_validity_and_the_correction_recovers_it():
+    """Both budgets rank the same true quality; only the longest is measured with large seed noise
+    (single-run reliability about 0.3). The raw validity of the short, reliable budget then falls
+    below 0.7 while its corrected validity is near 1: the rule as written picks nothing, the
+    corrected rule picks the short budget."""
+    rng = np.random.default_rng(5)
+    n = 400
+    quality = rng.normal(size=2 * n)
+
+    def budget(train_images: int, noise: float) -> pd.DataFrame:
+        return pd.DataFrame([
+            {"space": space, "index": i, "replicate": r, "top1_error": 20 + 5 * quality[k] + rng.normal(0, noise),
+             "wall_time_s": 1.0, "params": 1, "flops": 1, "train_images": train_images, "epochs": 1,
+             "val_images": 10_000}
+            for k, (space, i) in enumerate((s, i) for s in ("regnetx", "anynetx_e") for i in range(n))
+            for r in (0, 1)])
+
+    table = budget_table([budget(15000, 0.5), budget(30000, 5 * math.sqrt(0.7 / 0.3))], ["regnetx", "anynetx_e"])
+    short = table.iloc[0]
+    assert table["retest_regnetx"].tolist() == pytest.approx([0.99, 0.3], abs=0.08)
+    assert short["vs_longest_regnetx"] < 0.7  # capped by the longest budget's noise
+    assert short["vs_longest_corrected_regnetx"] == pytest.approx(1.0, abs=0.08)
+    assert table["vs_longest_corrected_regnetx"].iloc[-1] == pytest.approx(1.0)  # the reference itself
+    assert choose_budget(table, "regnetx") is None
+    assert choose_budget(table, "regnetx", corrected=True)["budget"] == "15k x 1"

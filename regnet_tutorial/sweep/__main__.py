@@ -77,6 +77,8 @@ def run_reliability(args: argparse.Namespace) -> None:
     if summary["chosen_is_longest"]:
         chosen += " (the longest budget measured: its validity needs a longer one)"
     print(f"chosen budget ({reference}, Spearman >= {args.threshold}): {chosen}")
+    corrected = summary["chosen_corrected"] or "none"
+    print(f"with the validity corrected for the longest budget's own noise: {corrected}")
     if args.out:
         write_json_atomic(args.out, summary)
 

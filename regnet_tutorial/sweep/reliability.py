@@ -13,6 +13,12 @@ Next to them: the seed SD of one model (the spread of one architecture's error o
 binomial SD of an error measured on ``n`` test images, ``sqrt(p (1 - p) / n)``, and the seconds
 one model costs. The rule that picks the proxy: the cheapest budget whose test-retest Spearman
 within the reference space and whose Spearman against the longest budget both reach a threshold.
+
+The longest budget is itself measured with noise, so no budget can correlate with it better than
+``sqrt(R_budget * R_longest)``, the reliabilities of the two (replicate-mean) errors: Spearman's
+correction for attenuation. :func:`corrected_validity` divides the validity by that ceiling, and
+the table carries it beside the raw value (an approximation for rank correlations, and as noisy
+as the three correlations it combines).
 """
 
 from __future__ import annotations
@@ -108,6 +114,21 @@ def binomial_sd(error_percent: float, n: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / n)
 
 
+def spearman_brown(r: float, k: int = 2) -> float:
+    """The reliability of the mean of ``k`` runs whose single-run reliability is ``r``:
+    ``k r / (1 + (k - 1) r)`` (the Spearman-Brown formula)."""
+    return k * r / (1 + (k - 1) * r)
+
+
+def corrected_validity(rho: float, retest_budget: float, retest_longest: float, k: int = 2) -> float:
+    """The validity ``rho`` (Spearman between the ``k``-replicate mean errors of a budget and of
+    the longest budget) divided by the ceiling the two reliabilities allow,
+    ``sqrt(SB(R_budget) * SB(R_longest))`` with ``SB`` = :func:`spearman_brown`. NaN where either
+    reliability is not positive: there is then no ceiling to divide by."""
+    a, b = spearman_brown(retest_budget, k), spearman_brown(retest_longest, k)
+    return rho / math.sqrt(a * b) if a > 0 and b > 0 else float("nan")
+
+
 def paired(frame: pd.DataFrame, space: str) -> pd.DataFrame:
     """The models of ``space`` trained with both replicates: columns ``r0``, ``r1``, index = model index."""
     wide = frame[frame["space"] == space].pivot_table(index="index", columns="replicate", values="top1_error")
@@ -144,7 +165,8 @@ def budget_of(frame: pd.DataFrame) -> Budget:
 def budget_table(frames: Iterable[pd.DataFrame], spaces: Sequence[str]) -> pd.DataFrame:
     """The pilot's table, one row per budget (cheapest first): images seen, median error, seed SD,
     binomial SD of the test set, test-retest Spearman per space, Spearman against the longest
-    budget per space (mean of replicates), and the median seconds per model."""
+    budget per space (mean of replicates), the same corrected for attenuation
+    (:func:`corrected_validity`), and the median seconds per model."""
     by_budget = sorted(((budget_of(f), f) for f in frames), key=lambda bf: bf[0].images_seen)
     longest = by_budget[-1][1]
     rows = []
@@ -164,13 +186,24 @@ def budget_table(frames: Iterable[pd.DataFrame], spaces: Sequence[str]) -> pd.Da
         row["s_per_model"] = float(f["wall_time_s"].median())
         row["models"] = int(f.groupby(["space", "index"]).ngroups)
         rows.append(row)
-    return pd.DataFrame(rows)
+    for row in rows:
+        for s in spaces:  # the longest budget is its own reference: 1 by definition, as uncorrected
+            row[f"vs_longest_corrected_{s}"] = row[f"vs_longest_{s}"] if row is rows[-1] else corrected_validity(
+                row[f"vs_longest_{s}"], row[f"retest_{s}"], rows[-1][f"retest_{s}"])
+    columns = list(rows[0])
+    for s in spaces:
+        columns.insert(columns.index(f"vs_longest_{s}") + 1, f"vs_longest_corrected_{s}")
+    return pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(columns)))
 
 
-def choose_budget(table: pd.DataFrame, space: str, threshold: float = 0.7) -> Mapping[str, object] | None:
+def choose_budget(
+    table: pd.DataFrame, space: str, threshold: float = 0.7, corrected: bool = False,
+) -> Mapping[str, object] | None:
     """The cheapest row whose test-retest Spearman within ``space`` and whose Spearman against the
-    longest budget both reach ``threshold``; ``None`` if no budget does."""
-    ok = table[(table[f"retest_{space}"] >= threshold) & (table[f"vs_longest_{space}"] >= threshold)]
+    longest budget (``corrected``: divided by its attenuation ceiling) both reach ``threshold``;
+    ``None`` if no budget does."""
+    validity = f"vs_longest_corrected_{space}" if corrected else f"vs_longest_{space}"
+    ok = table[(table[f"retest_{space}"] >= threshold) & (table[validity] >= threshold)]
     return None if ok.empty else ok.sort_values("images_seen").iloc[0].to_dict()
 
 
@@ -190,9 +223,11 @@ def summarize(
             if len(p) >= 3:
                 intervals[label][s] = spearman_ci(p["r0"], p["r1"])
     chosen = choose_budget(table, reference, threshold)
+    chosen_corrected = choose_budget(table, reference, threshold, corrected=True)
     return {"table": table.to_dict(orient="records"), "retest_ci95": intervals, "reference_space": reference,
             "space_names": SPACE_NAMES,
             "threshold": threshold, "chosen": None if chosen is None else chosen["budget"],
+            "chosen_corrected": None if chosen_corrected is None else chosen_corrected["budget"],
             # The longest budget is valid against itself by definition: its validity is untested.
             "chosen_is_longest": chosen is not None and chosen["images_seen"] == table["images_seen"].max()}
 
@@ -229,7 +264,7 @@ def format_table(table: pd.DataFrame) -> str:
     """The per-budget table as fixed-width text, errors and SDs in points, Spearman to 2 decimals."""
     shown = table.copy()
     for column in shown.columns:
-        if column.startswith(("retest_", "vs_longest_")):
+        if column.startswith(("retest_", "vs_longest_")):  # vs_longest_corrected_ too
             shown[column] = shown[column].map(lambda v: f"{v:.2f}")
         elif column in ("median_error", "seed_sd", "binomial_sd", "s_per_model"):
             shown[column] = shown[column].map(lambda v: f"{v:.1f}")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -43,6 +44,9 @@ EXIT_USAGE = 2
 
 EXIT_PEER_GONE = 1
 """The exit status of a process that stopped because another process of its launch failed."""
+
+EXIT_PIPE_CLOSED = 128 + 13
+"""The exit status of a command whose output pipe was closed by its reader (128 + SIGPIPE)."""
 
 PEER_GONE_MESSAGES = (
     "connection closed by peer", "connection reset by peer", "broken pipe", "connection refused",
@@ -110,6 +114,16 @@ def is_peer_gone(error: BaseException) -> bool:
     return any(message in text for message in PEER_GONE_MESSAGES)
 
 
+def stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reading end has been closed (``| head`` done)."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows) or no real stdout
+        return False
+
+
 def report(error: RegNetTutorialError) -> None:
     """Print ``error`` as one ``error:`` line on stderr: once, by the main process, for an error
     every process meets alike; by each process that meets it, with its rank, for a per-process one."""
@@ -147,6 +161,15 @@ def run_main(func: Callable[[Sequence[str] | None], T], argv: Sequence[str] | No
         if is_main_process():
             print("interrupted", file=sys.stderr, flush=True)
         raise SystemExit(130) from None
+    except BrokenPipeError as err:
+        if not stdout_reader_gone():
+            if is_peer_gone(err):
+                raise SystemExit(EXIT_PEER_GONE) from None
+            raise
+        # `... | head` closed our output: stop quietly with a shell's status for SIGPIPE, as
+        # `yes | head` does. Later writes (the interpreter flushes stdout on exit) go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(EXIT_PIPE_CLOSED) from None
     except Exception as err:
         if is_peer_gone(err):
             raise SystemExit(EXIT_PEER_GONE) from None
