@@ -273,7 +273,8 @@ def test_stem_stride_is_one_or_two() -> None:
 
 SWEEP = ROOT / "results" / "sweep_fashion_mnist"
 PILOT = ROOT / "results" / "pilot"
-COMMITTED = [SWEEP.with_suffix(".jsonl"), *sorted(PILOT.glob("pilot_*.jsonl"))]
+COMMITTED = [SWEEP.with_suffix(".jsonl"), *sorted(PILOT.glob("pilot_*.jsonl")),
+             *sorted((ROOT / "results" / "sweep_15k").glob("*.jsonl"))]
 
 
 def _committed_lines(path) -> list[dict]:

@@ -83,8 +83,25 @@ def run_reliability(args: argparse.Namespace) -> None:
         write_json_atomic(args.out, summary)
 
 
+def add_describe_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``describe`` subcommand: what a results file holds and how it was made."""
+    p = commands.add_parser("describe", help="counts, settings, commits, hardware and CPU time of a results file")
+    p.add_argument("results", help="a results file written by `sweep run`")
+    p.add_argument("--out", default=None, help="update this JSON record (its other keys are kept)")
+    p.set_defaults(func=run_describe)
+
+
+def run_describe(args: argparse.Namespace) -> None:
+    """Print the results file's record as JSON; update ``--out`` if given."""
+    import json
+
+    from .describe import describe_file
+
+    print(json.dumps(describe_file(args.results, args.out), indent=2, sort_keys=True))
+
+
 PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_sample_parser, add_run_parser, add_rerun_parser, add_reliability_parser,
+    add_sample_parser, add_run_parser, add_rerun_parser, add_reliability_parser, add_describe_parser,
 ]
 """One function per subcommand; each registers its parser and sets ``func``."""
 
