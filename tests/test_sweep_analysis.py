@@ -129,3 +129,18 @@ def test_group_by_space_keeps_the_paper_order_and_finite_errors() -> None:
     # A line under the old names (regnetx then meant the constrained space) is refused, not misread.
     with pytest.raises(SamplingError, match="migrate_space_names"):
         group_by_space([*records, {"space": "regnetx", "index": 2, "top1_error": 5.0}])
+
+
+def test_first_runs_is_a_fixed_snapshot_of_a_growing_file():
+    from regnet_tutorial.sweep.analysis import first_runs
+
+    def line(space, index, replicate=0):
+        return {"space": space, "index": index, "replicate": replicate, "top1_error": 10.0}
+
+    grown = [line(s, i) for i in range(4) for s in ("anynetx_a", "regnetx")] + [line("anynetx_a", 0, 1)]
+    snap = first_runs(grown, 3)
+    expected = [(s, i) for s in ("anynetx_a", "regnetx") for i in range(3)]
+    assert sorted((r["space"], r["index"]) for r in snap) == expected
+    assert first_runs(grown + [line("regnetx", 9)], 3) == snap  # appending lines changes nothing
+    with pytest.raises(ValueError, match="regnetx has 0 of its first 1 models at replicate 1"):
+        first_runs(grown, 1, replicate=1)

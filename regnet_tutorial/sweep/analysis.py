@@ -96,6 +96,22 @@ SHORT_NAMES: dict[str, str] = {
 """The names of the EDF legends (``[A]``, ``[B]``, ..., ``[RegNetX]``), in the paper's order."""
 
 
+def first_runs(records: Sequence[dict], models_per_space: int, replicate: int = 0) -> list[dict]:
+    """The runs of ``replicate`` of the first ``models_per_space`` models (indices ``0 ..
+    models_per_space - 1``) of every space in ``records``: a fixed snapshot of a results file that
+    is still growing, so that what a chapter prints does not move as lines are appended.
+
+    Raises ``ValueError`` naming the space if the file does not hold them all yet."""
+    spaces = list(dict.fromkeys(r["space"] for r in records))
+    chosen = [r for r in records if r.get("replicate", 0) == replicate and r["index"] < models_per_space]
+    for space in spaces:
+        have = sum(r["space"] == space for r in chosen)
+        if have < models_per_space:
+            raise ValueError(f"{space} has {have} of its first {models_per_space} models at replicate {replicate}: "
+                             "let the sweep run further or read fewer models")
+    return chosen
+
+
 def group_by_space(records: Sequence[dict], metric: str = "top1_error") -> dict[str, list[dict]]:
     """Result records grouped by ``space`` (in the paper's order, A to RegNetX constrained), each
     group sorted by its ``index``; records without a finite ``metric`` are left out. Lines written
