@@ -117,6 +117,9 @@ def _package_figures() -> dict[str, object]:
             {"table": [{"budget": b, "images_seen": n, "retest_regnetx": r, "vs_longest_regnetx": v}
                        for b, n, r, v in (("1k x 1", 1000, 0.3, 0.1), ("30k x 1", 30000, 0.8, 1.0))],
              "retest_ci95": {"1k x 1": {"regnetx": (-0.2, 0.7)}, "30k x 1": {"regnetx": (0.5, 0.95)}}}, ["regnetx"]),
+        "retest_figure": lambda: proxy.retest_figure(
+            {s: (errors["A"][:20], list(np.array(errors["A"][:20]) + rng.normal(0, 1, 20)))
+             for s in ("anynetx_a", "anynetx_e", "regnetx", "regnetx_constrained")}),
         "plot_ratios": lambda: report.plot_ratios(results["compare"]["rows"]),
         "plot_table4": lambda: report.plot_table4(results["table4"]["rows"]),
         "plot_scaling": lambda: report.plot_scaling(results["scaling"]["rows"], results["scaling"]["fits"]),

@@ -188,3 +188,18 @@ def test_a_noisy_longest_budget_caps_the_raw_validity_and_the_correction_recover
     assert table["vs_longest_corrected_regnetx"].iloc[-1] == pytest.approx(1.0)  # the reference itself
     assert choose_budget(table, "regnetx") is None
     assert choose_budget(table, "regnetx", corrected=True)["budget"] == "15k x 1"
+
+
+def test_retest_figure_draws_each_space_s_spearman_and_centred_errors():
+    from regnet_tutorial.figures.proxy import retest_figure
+
+    rng = np.random.default_rng(6)
+    q = rng.normal(20, 2, size=30)
+    pairs = {"anynetx_a": (q, q + rng.normal(0, 0.1, 30)), "regnetx": (q, rng.permutation(q))}
+    top, bottom = retest_figure(pairs).axes
+    points = [line.get_xdata()[0] for line in top.get_lines() if line.get_marker() == "o"]
+    assert points == pytest.approx([spearman(*pairs["anynetx_a"]), spearman(*pairs["regnetx"])])
+    assert points[0] > 0.95 and [t.get_text() for t in top.get_yticklabels()] == ["A", "RegNetX"]
+    first = bottom.collections[0].get_offsets()
+    centre = np.median(np.concatenate(pairs["anynetx_a"]))
+    np.testing.assert_allclose(first[:, 0], q - centre)  # centred on the space's median

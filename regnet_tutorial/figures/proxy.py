@@ -41,3 +41,36 @@ def reliability_figure(
     ax.set_ylim(-1, 1.05)
     ax.legend(loc="lower right")
     return fig
+
+
+def retest_figure(pairs: Mapping[str, tuple[Sequence[float], Sequence[float]]], threshold: float = 0.7) -> Figure:
+    """Two seeds of the same models, space by space. Top: the test-retest Spearman of each space
+    with its 95% bootstrap interval (models resampled), beside the ``threshold``. Bottom: every
+    model's two errors, each centred on its space's median, on a shared scale: points on the
+    diagonal are models whose seeds agree, and the spread along it is how far the models differ.
+    ``pairs`` maps a space key to (errors of replicate 0, errors of replicate 1), model by model."""
+    from ..sweep.reliability import spearman, spearman_ci
+
+    use_tutorial_style()
+    fig = Figure(figsize=(FIGURE_WIDTH, 7.0), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=[1, 1.3])
+    names = list(pairs)
+    for k, space in enumerate(names):
+        a, b = (np.asarray(v, dtype=np.float64) for v in pairs[space])
+        rho, (lo, hi) = spearman(a, b), spearman_ci(a, b)
+        color = space_color(space, k)
+        top.errorbar([rho], [k], xerr=[[rho - lo], [hi - rho]], marker="o", capsize=3, color=color)
+        centre = np.median(np.concatenate([a, b]))
+        bottom.scatter(a - centre, b - centre, s=14, color=color, alpha=0.8, label=SHORT_NAMES.get(space, space))
+    top.axvline(threshold, color="0.4", linewidth=0.8)
+    top.axvline(0, color="0.7", linewidth=0.6)
+    top.set_yticks(range(len(names)), [SHORT_NAMES.get(s, s) for s in names])
+    top.invert_yaxis()
+    top.set_xlim(-1, 1)
+    top.set_xlabel("Spearman, seed 1 vs seed 2 (95% CI)")
+    limit = max(abs(v) for line in bottom.collections for v in line.get_offsets().ravel()) * 1.05
+    bottom.plot([-limit, limit], [-limit, limit], color="0.5", linewidth=0.8)
+    bottom.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal",
+               xlabel="seed 1 error - space median (points)", ylabel="seed 2 - median")
+    bottom.legend(loc="upper left", fontsize="small", ncols=2)
+    return fig
