@@ -32,6 +32,8 @@ HOW = {  # command prefix -> ("run", what to append) or ("help", the part before
     ".venv/bin/python -m http.server": ("help", ".venv/bin/python -m http.server"),
     ".venv/bin/jupyter lab": ("help", ".venv/bin/jupyter lab"),
     ".venv/bin/python -m regnet_tutorial.sweep sample": ("run", ""),
+    ".venv/bin/python -m regnet_tutorial.sweep describe": ("run", ""),
+    "OMP_NUM_THREADS=1 .venv/bin/python -m regnet_tutorial.sweep rerun": ("run", ""),  # one committed line, ~25 s
     ".venv/bin/python -m regnet_tutorial.weights zoo": ("run", ""),
     ".venv/bin/python -m regnet_tutorial.weights list": ("run", ""),
     ".venv/bin/python -m regnet_tutorial.weights reproduce": (
