@@ -66,7 +66,7 @@ def retest_figure(pairs: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
     top.axvline(0, color="0.7", linewidth=0.6)
     top.set_yticks(range(len(names)), [SHORT_NAMES.get(s, s) for s in names])
     top.invert_yaxis()
-    top.set_xlim(-1, 1)
+    top.set_xlim(-1.05, 1.05)
     top.set_xlabel("Spearman, seed 1 vs seed 2 (95% CI)")
     limit = max(abs(v) for line in bottom.collections for v in line.get_offsets().ravel()) * 1.05
     bottom.plot([-limit, limit], [-limit, limit], color="0.5", linewidth=0.8)
