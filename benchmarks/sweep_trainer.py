@@ -9,7 +9,9 @@ Both train from tensors held in memory (no per-image Python). Each contender is 
 load drift on a shared machine hits both alike, and each model's ratio is the median of its
 per-round ratios. Achieved FLOP/s counts a training step as 3x the forward pass (forward, and a
 backward of about twice its cost), 2 FLOPs per multiply-add, against the machine's measured peak
-(:func:`benchmarks.harness.peak_flops`). Example::
+(:func:`benchmarks.harness.peak_flops`). Where the proxy's time goes is profiled too
+(:func:`time_shares`: convolutions forward and backward, batch norm, the optimizer, the rest), which
+says what a faster trainer would have to speed up. Example::
 
     OMP_NUM_THREADS=1 python -m benchmarks.sweep_trainer --models 4 --rounds 7 \\
         --out benchmarks/results/cpu/sweep_trainer.json
@@ -70,6 +72,32 @@ def make_step(sample: dict, setting: str, images: torch.Tensor, labels: torch.Te
     return step
 
 
+SHARES = {
+    "convolution forward": ("aten::mkldnn_convolution", "aten::_convolution", "aten::convolution"),
+    "convolution backward": ("aten::convolution_backward",),
+    "batch norm": ("aten::native_batch_norm", "aten::native_batch_norm_backward", "aten::_batch_norm_impl_index",
+                   "aten::batch_norm"),
+}
+"""Category -> the ops whose self time it sums (the optimizer is taken whole, from its range)."""
+
+
+def time_shares(step: Callable[[], None], steps: int = 5) -> dict[str, float]:
+    """The shares of one training step's CPU time (self time of every op, profiled over ``steps``
+    steps after a warm-up): :data:`SHARES`, the optimizer's step, and the rest. They sum to 1."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = {name: sum(e.self_cpu_time_total for e in events if e.key in ops) / total for name, ops in SHARES.items()}
+    shares["optimizer step"] = sum(e.cpu_time_total for e in events if e.key.startswith("Optimizer.step#")) / total
+    shares["other"] = 1 - sum(shares.values())
+    return shares
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=4, help="models per space (default 4)")
@@ -99,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             row[f"{name}_images_per_s"] = batch / t.median
             row[f"{name}_peak_fraction"] = 3 * 2 * sample["flops"] * batch / t.median / peak
         row.update(ratio=ratio * per_image, ratio_low=low * per_image, ratio_high=high * per_image)
+        row["proxy_time_shares"] = time_shares(steps[2 * k + 1][1])
         rows.append(row)
     result = {
         "what": __doc__.splitlines()[0],
@@ -113,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(f"{r['space'] + '#' + str(r['index']):<16} {r['flops']:>9,} {r['before_images_per_s']:>13.0f} "
               f"{r['proxy_images_per_s']:>12.0f} {r['ratio']:>5.2f}x {r['proxy_peak_fraction']:>7.1%}")
     print(f"median ratio proxy/before: {result['median_ratio']:.2f}x (peak {peak / 1e9:.0f} GFLOP/s)")
+    for name in rows[0]["proxy_time_shares"]:
+        shares = [r["proxy_time_shares"][name] for r in rows]
+        print(f"proxy's time in {name}: {min(shares):.0%} to {max(shares):.0%}")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)

@@ -219,3 +219,7 @@ def test_sweep_trainer_benchmark_reports_consistent_ratios(tmp_path):
     for r in result["models"]:
         assert r["ratio"] == pytest.approx(r["proxy_images_per_s"] / r["before_images_per_s"])
         assert 0 < r["before_peak_fraction"] < 1 and 0 < r["proxy_peak_fraction"] < 1
+        shares = r["proxy_time_shares"]
+        assert sum(shares.values()) == pytest.approx(1) and all(0 <= v <= 1 for v in shares.values())
+        # a training step's backward convolution costs more than its forward one
+        assert shares["convolution backward"] > shares["convolution forward"] > 0
