@@ -15,7 +15,7 @@ from regnet_tutorial.design_space import group_stages
 from regnet_tutorial.sweep.analysis import compare
 from regnet_tutorial.sweep.fit import sample_e_fits
 from regnet_tutorial.sweep.reliability import ReliabilityError, Retest, retest_near
-from regnet_tutorial.sweep.verdicts import CANNOT_TELL, Slope, slope_ci, verdict
+from regnet_tutorial.sweep.verdicts import CANNOT_TELL, Slope, models_to_resolve, slope_ci, verdict
 
 
 def test_verdict_reads_the_side_of_zero() -> None:
@@ -26,6 +26,11 @@ def test_verdict_reads_the_side_of_zero() -> None:
     assert verdict(0.0, 1.0, "falls", "rises") == verdict(-1.0, 0.0, "falls", "rises") == "cannot tell"
     with pytest.raises(ValueError, match="low <= high"):
         verdict(1.0, -1.0, "falls", "rises")
+    # With a test's p-value, a direction needs both: the interval off 0 and p below alpha.
+    assert verdict(-2.0, -0.1, "better", "worse", p_value=0.01) == "better"
+    assert verdict(-2.0, -0.1, "better", "worse", p_value=0.05) == CANNOT_TELL
+    assert verdict(-1.0, 1.0, "better", "worse", p_value=0.001) == CANNOT_TELL
+    assert verdict(0.1, 2.0, "better", "worse", p_value=0.08, alpha=0.1) == "worse"
 
 
 @pytest.mark.parametrize(("shift", "expected"), [(-1.0, "better"), (0.0, "cannot tell"), (1.0, "worse")])
@@ -133,3 +138,21 @@ def test_sample_e_fits_is_zero_on_a_regnet_and_positive_off_the_line() -> None:
     off_line = {"depths": [1, 1, 4, 2], "widths": [64, 24, 64, 16]}
     fits = sample_e_fits([on_line, off_line])
     assert fits.shape == (2,) and fits[0] == 0.0 and fits[1] > 0.1
+
+
+def test_models_to_resolve_by_the_formula_and_by_simulation() -> None:
+    """SDs of 1 and a difference of 1 SD need (1.960 + 0.842)^2 * 2 = 15.7, so 16 models per space;
+    half the difference needs four times as many. Simulated: at the returned n the 95% normal
+    interval of the difference of means excludes 0 in about 80% of 4,000 datasets (the power asked)."""
+    assert models_to_resolve(1.0, 1.0, 1.0) == 16 == math.ceil((1.959964 + 0.841621) ** 2 * 2)
+    assert models_to_resolve(1.0, 1.0, -0.5) == math.ceil((1.959964 + 0.841621) ** 2 * 2 * 4)
+    sd_a, sd_b, delta = 2.0, 1.0, 0.7
+    n = models_to_resolve(sd_a, sd_b, delta)
+    rng = np.random.default_rng(11)
+    a = rng.normal(0.0, sd_a, (4000, n))
+    b = rng.normal(delta, sd_b, (4000, n))
+    se = np.sqrt(a.var(axis=1, ddof=1) / n + b.var(axis=1, ddof=1) / n)
+    found = np.abs(b.mean(axis=1) - a.mean(axis=1)) > 1.959964 * se
+    assert found.mean() == pytest.approx(0.8, abs=0.025)
+    with pytest.raises(ValueError, match="difference of 0"):
+        models_to_resolve(1.0, 1.0, 0.0)

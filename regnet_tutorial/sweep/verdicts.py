@@ -12,6 +12,8 @@ data cannot tell. :func:`verdict` is that rule, in words the chapters print.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import ceil
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
@@ -28,16 +30,37 @@ class Slope(NamedTuple):
     high: float
 
 
-def verdict(low: float, high: float, lower: str, higher: str) -> str:
+def verdict(low: float, high: float, lower: str, higher: str, p_value: float | None = None,
+            alpha: float = 0.05) -> str:
     """``lower`` if the interval ``[low, high]`` lies below 0, ``higher`` if above, else "cannot tell".
 
     For a difference "second minus first" of mean errors, ``verdict(d.low, d.high, "better",
     "worse")`` says whether the second space is better; for a slope of error on ``x``,
-    ``verdict(low, high, "falls", "rises")`` says how the error moves as ``x`` grows.
+    ``verdict(low, high, "falls", "rises")`` says how the error moves as ``x`` grows. Given the
+    ``p_value`` of a test of "no difference", a direction also needs ``p_value < alpha``: with few
+    models a percentile bootstrap interval is a little too narrow, and the two must agree.
     """
     if not low <= high:
         raise ValueError(f"an interval needs low <= high, got [{low}, {high}]")
+    if p_value is not None and not p_value < alpha:
+        return CANNOT_TELL
     return lower if high < 0 else higher if low > 0 else CANNOT_TELL
+
+
+def models_to_resolve(
+    sd_a: float, sd_b: float, difference: float, confidence: float = 0.95, power: float = 0.8,
+) -> int:
+    """How many models per space a comparison of mean errors needs to find a true ``difference``
+    (in points) with probability ``power``, its ``confidence`` interval then excluding 0:
+    ``n = (z_(1 - alpha/2) + z_power)^2 (sd_a^2 + sd_b^2) / difference^2``, rounded up, for spaces
+    whose errors spread by ``sd_a`` and ``sd_b`` (the normal approximation of the difference of means).
+
+    A pair the data "cannot tell" apart reads from it what a larger sweep would resolve."""
+    if difference == 0 or not (sd_a >= 0 and sd_b >= 0) or not 0 < confidence < 1 or not 0 < power < 1:
+        raise ValueError("models_to_resolve needs a nonzero difference, SDs >= 0, and confidence and power in "
+                         "(0, 1): no number of models resolves a difference of 0")
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2) + NormalDist().inv_cdf(power)
+    return max(2, ceil(z * z * (sd_a**2 + sd_b**2) / difference**2))
 
 
 def slope_ci(
