@@ -203,3 +203,18 @@ def test_retest_figure_draws_each_space_s_spearman_and_centred_errors():
     first = bottom.collections[0].get_offsets()
     centre = np.median(np.concatenate(pairs["anynetx_a"]))
     np.testing.assert_allclose(first[:, 0], q - centre)  # centred on the space's median
+
+
+def test_a_failed_run_is_drawn_on_the_frame_s_edge_not_stretching_it():
+    from regnet_tutorial.figures.proxy import off_frame, retest_figure
+
+    rng = np.random.default_rng(7)
+    q = rng.normal(20, 1, size=40)
+    second = q + rng.normal(0, 0.2, 40)
+    second[3] = 60.0  # a run that barely trained
+    bottom = retest_figure({"anynetx_d": (q, second)}).axes[1]
+    centre = np.median(np.concatenate([q, second]))
+    limit = off_frame(np.stack([q - centre, second - centre], axis=1))
+    assert bottom.get_xlim() == pytest.approx((-limit, limit)) and limit < 10
+    inside, edge = (c.get_offsets() for c in bottom.collections)
+    assert len(inside) == 39 and edge.tolist() == [[pytest.approx(q[3] - centre), pytest.approx(limit)]]
