@@ -144,3 +144,20 @@ def test_first_runs_is_a_fixed_snapshot_of_a_growing_file():
     assert first_runs(grown + [line("regnetx", 9)], 3) == snap  # appending lines changes nothing
     with pytest.raises(ValueError, match="regnetx has 0 of its first 1 models at replicate 1"):
         first_runs(grown, 1, replicate=1)
+
+
+def test_seed_pairs_align_two_seeds_of_the_same_models():
+    from regnet_tutorial.sweep.analysis import seed_pairs
+
+    def line(space, index, replicate):
+        return {"space": space, "index": index, "replicate": replicate, "top1_error": 10.0 * replicate + index}
+
+    # Written out of order, as two processes append them; a third model has one seed only.
+    lines = [line("regnetx", i, k) for k in (1, 0) for i in (1, 0)] + [line("regnetx", 2, 0)]
+    lines += [line("anynetx_e", i, k) for i in (0, 1) for k in (0, 1)] + [line("anynetx_e", 2, 0)]
+    pairs = seed_pairs(lines, 2)
+    assert list(pairs) == ["regnetx", "anynetx_e"]
+    for a, b in pairs.values():
+        assert a.tolist() == [0.0, 1.0] and b.tolist() == [10.0, 11.0]  # model i at both seeds
+    with pytest.raises(ValueError, match="regnetx has 2 of its first 3 models at replicate 1"):
+        seed_pairs(lines, 3)

@@ -112,6 +112,18 @@ def first_runs(records: Sequence[dict], models_per_space: int, replicate: int = 
     return chosen
 
 
+def seed_pairs(records: Sequence[dict], models_per_space: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Two seeds of the same models: for every space, the errors of its first ``models_per_space``
+    models at replicate 0 and at replicate 1, aligned by model index (the input of a test-retest
+    correlation). Raises like :func:`first_runs` if either replicate is not there yet."""
+    runs = [first_runs(records, models_per_space, replicate=k) for k in (0, 1)]
+    pairs = {}
+    for space in dict.fromkeys(r["space"] for r in runs[1]):
+        by_index = [{r["index"]: r["top1_error"] for r in run if r["space"] == space} for run in runs]
+        pairs[space] = tuple(np.array([seed[i] for i in range(models_per_space)]) for seed in by_index)
+    return pairs
+
+
 def group_by_space(records: Sequence[dict], metric: str = "top1_error") -> dict[str, list[dict]]:
     """Result records grouped by ``space`` (in the paper's order, A to RegNetX constrained), each
     group sorted by its ``index``; records without a finite ``metric`` are left out. Lines written
