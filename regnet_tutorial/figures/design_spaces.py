@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from ..sweep.analysis import SHORT_NAMES, BootstrapResult, bootstrap_best, edf_band, edf_label
 from .style import FIGURE_WIDTH, use_tutorial_style
@@ -99,8 +99,8 @@ def plot_bootstrap(
     ax.axvspan(result.low, result.high, color="tab:blue", alpha=0.15, lw=0)
     ax.axvline(result.best, color="black", lw=1)
     if log:
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())  # 8, 16, 32, not 10^1 with 2x10^1 between
+        ax.set_xscale("log", base=2)  # the values are powers of two: a tick at each
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 8, 16, 32, not 2^3
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(name)
     ax.set_ylabel("error (%)")
