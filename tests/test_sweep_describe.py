@@ -10,6 +10,7 @@ from conftest import ROOT
 
 from regnet_tutorial.sweep.__main__ import main
 from regnet_tutorial.sweep.describe import COMPUTED, describe
+from regnet_tutorial.sweep.spaces import SPACES
 
 SETTINGS = {"train_images": 15000, "epochs": 1, "val_images": 10000}
 
@@ -69,6 +70,17 @@ def test_the_committed_15k_sweep_record_agrees_with_its_file():
         assert len(counts) == 7 and max(counts.values()) - min(counts.values()) <= 2
     firsts = {(r["space"], r["index"]) for r in lines if r["replicate"] == 0}
     assert all((r["space"], r["index"]) in firsts for r in lines if r["replicate"] == 1)  # pairs
+
+
+def test_the_committed_15k_sweep_reaches_its_goal():
+    """The issue's sweep: the paper's seven spaces, 100 models each, a second seed for 50 of each,
+    every model scored on all 10,000 test images; the chapters read exactly these snapshots."""
+    committed = json.loads(SWEEP_15K.with_suffix(".json").read_text())
+    goal = committed["goal"]
+    assert goal == {"models_per_space": 100, "second_seeds_per_space": 50}
+    assert set(committed["models_per_space"]) == set(SPACES) - {"regnetx_constrained_nolimits"}
+    for key, wanted in goal.items():
+        assert min(committed[key].values()) >= wanted, key
 
 
 def test_a_committed_15k_line_reruns_within_the_measured_seed_noise(capsys):
